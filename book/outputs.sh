@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Regenerates the command output that the book shows (book/src/generated/).
+#
+# Every block a page presents as "what you will see" is included from a file
+# written here, by running the real command inside the workbook's pinned-kernel
+# VM through `labctl run`. Nothing in those files is typed by hand. The files
+# are committed, so the book builds without a VM; rerun this after changing a
+# lab, the kernel matrix or the guest tools (`just book-outputs`).
+#
+# Usage: bash book/outputs.sh [NAME...]   (no NAME: regenerate everything)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out="$repo/book/src/generated"
+cd "$repo"
+mkdir -p "$out"
+
+# Build labctl once; then each capture reuses the binary instead of going
+# through cargo's freshness check again.
+cargo build -q -p labctl
+labctl="$repo/target/debug/labctl"
+
+only=("$@")
+wanted() {
+    [ ${#only[@]} -eq 0 ] && return 0
+    local name
+    for name in "${only[@]}"; do [ "$name" = "$1" ] && return 0; done
+    return 1
+}
+
+# capture NAME EXPECTED_STATUS LABCTL_ARGS...
+# Runs `labctl LABCTL_ARGS...`, writes its combined stdout and stderr to
+# generated/NAME.txt, and fails if the exit status is not the expected one,
+# so that a broken command never silently turns into a broken page.
+capture() {
+    local name=$1 expected=$2
+    shift 2
+    printf '%s\t%s\tlabctl %s\n' "$name.txt" "$expected" "$*" >>"$out/.manifest.new"
+    wanted "$name" || return 0
+    local tmp status=0
+    tmp=$(mktemp)
+    echo "> labctl $*" >&2
+    "$labctl" "$@" >"$tmp" 2>&1 || status=$?
+    if [ "$status" -ne "$expected" ]; then
+        echo "error: 'labctl $*' exited with $status, expected $expected; output:" >&2
+        cat "$tmp" >&2
+        rm -f "$tmp"
+        return 1
+    fi
+    # Trailing blank lines would show up as empty lines in the code block.
+    sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$tmp" >"$out/$name.txt"
+    rm -f "$tmp"
+}
+
+rm -f "$out/.manifest.new"
+
+# Chapter 1: the kernel the VM runs, and a syscall census of echo.
+capture uname-r 0 run -- uname -r
+capture strace-c-echo 0 run -- strace -c /usr/bin/echo hello
+capture strace-c-busybox-echo 0 run -- strace -c /bin/echo hello
+
+# The manifest records which command produced which file, for reviewers and
+# for bookcheck's test that every generated file has a producer.
+{
+    printf '# file\texpected-exit\tcommand (written by book/outputs.sh; do not edit)\n'
+    sort "$out/.manifest.new"
+} >"$out/MANIFEST.tsv"
+rm -f "$out/.manifest.new"
+echo "book outputs written to $out" >&2
