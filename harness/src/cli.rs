@@ -1,0 +1,489 @@
+//! The `labctl` command line: one function per verb, each returning how
+//! the process should exit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use workbook_agent::{Plan, Step, Stream};
+
+use crate::accel::AccelChoice;
+use crate::builder::Variant;
+use crate::engine::{self, EngineEvent, Env, LabReport, Options};
+use crate::error::{Error, Result};
+use crate::manifest::Lab;
+use crate::qemu::Console;
+use crate::report::{self, TerminalOptions};
+use crate::workspace::Workspace;
+
+/// Exit code for a harness error in `run` and `shell`, distinct from any
+/// status the command in the guest could return as 1 or 2.
+pub const RUN_HARNESS_ERROR: u8 = 125;
+
+#[derive(Debug, Parser)]
+#[command(name = "labctl", version, about = "Build, run and grade eBPF Workbook labs in a pinned-kernel VM")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct VmArgs {
+    /// Kernel to boot: a name from vm/kernels.toml (6.1, 6.12) or a bzImage path.
+    #[arg(long, short)]
+    pub kernel: Option<String>,
+    /// CPU acceleration: auto probes KVM once and falls back to TCG.
+    #[arg(long, value_enum)]
+    pub accel: Option<AccelChoice>,
+    /// Print fewer progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build lab N, run it in the VM and check it (exit 0 pass, 1 fail, 2 error).
+    Lab {
+        number: u32,
+        /// Build the reference solution instead of the starter.
+        #[arg(long)]
+        solution: bool,
+        /// Also show the guest's console.
+        #[arg(long)]
+        console: bool,
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        #[command(flatten)]
+        vm: VmArgs,
+    },
+    /// Grade every lab of this tree (the student's code); write JSON, JUnit and a summary.
+    Grade {
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        #[command(flatten)]
+        vm: VmArgs,
+    },
+    /// Prove, in the VM, that every starter fails and every solution passes.
+    Verify {
+        /// Only these labs (default: all).
+        #[arg(long = "lab")]
+        labs: Vec<u32>,
+        #[command(flatten)]
+        vm: VmArgs,
+    },
+    /// Run a command (or a host binary, copied in) in the VM; exits with its status.
+    Run {
+        /// Seconds before the command is killed.
+        #[arg(long, default_value_t = 300.0)]
+        timeout: f64,
+        #[command(flatten)]
+        vm: VmArgs,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// An interactive root shell in the lab VM; `exit` powers it off.
+    Shell {
+        #[command(flatten)]
+        vm: VmArgs,
+    },
+    /// Time boot-to-verdict of labs 01 and 03 (solutions), split into phases.
+    Bench {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Labs to time.
+        #[arg(long = "lab", default_values_t = [1u32, 3])]
+        labs: Vec<u32>,
+        #[command(flatten)]
+        vm: VmArgs,
+    },
+    /// Check every prerequisite and say how to install what is missing.
+    Doctor,
+    /// List the kernel matrix; with --fetch, download what is missing.
+    Kernels {
+        #[arg(long)]
+        fetch: bool,
+    },
+    /// Every tier of every hint of lab N.
+    Hint { number: u32 },
+    /// List the labs.
+    List,
+}
+
+/// Runs the command and maps the result to an exit code, printing harness
+/// errors as one clear message.
+pub fn main(cli: Cli) -> ExitCode {
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Interrupting sets the flag: the VM loop unwinds and kills QEMU.
+        let _ = on_signal(signal);
+    }
+    let is_run = matches!(cli.command, Command::Run { .. } | Command::Shell { .. });
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(if is_run { RUN_HARNESS_ERROR } else { 2 })
+        }
+    }
+}
+
+fn on_signal(signal: i32) -> std::io::Result<signal_hook::SigId> {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        signal_hook::low_level::register(signal, || {
+            crate::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    }
+}
+
+fn options(vm: &VmArgs) -> Options {
+    let mut o = Options { kernel: vm.kernel.clone(), quiet: vm.quiet, ..Options::default() };
+    if let Some(a) = vm.accel {
+        o.accel = a;
+    }
+    o
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Doctor => doctor(),
+        Command::Kernels { fetch } => kernels(fetch),
+        Command::Hint { number } => hint(number),
+        Command::List => list(),
+        Command::Lab { number, solution, console, json, junit, vm } => {
+            let variant = if solution { Variant::Solution } else { Variant::Starter };
+            lab(number, variant, console, json, junit, &vm)
+        }
+        Command::Grade { json, junit, vm } => grade(json, junit, &vm),
+        Command::Verify { labs, vm } => verify(&labs, &vm),
+        Command::Run { timeout, vm, command } => run(&command, timeout, &vm),
+        Command::Shell { vm } => shell(&vm),
+        Command::Bench { runs, labs, vm } => crate::bench::bench(&labs, runs, &options(&vm)),
+    }
+}
+
+/// A terminal reporter on its own thread, reading the engine's events.
+pub struct Terminal {
+    pub sink: engine::Sink,
+    handle: thread::JoinHandle<()>,
+}
+
+impl Terminal {
+    pub fn start(opts: TerminalOptions) -> Self {
+        let (sink, rx) = mpsc::channel();
+        let handle = thread::spawn(move || report::terminal(rx, opts));
+        Terminal { sink, handle }
+    }
+
+    /// Waits until everything sent so far is printed.
+    pub fn finish(self) {
+        drop(self.sink);
+        let _ = self.handle.join();
+    }
+}
+
+fn exit_for(reports: &[LabReport]) -> ExitCode {
+    if reports.iter().all(|r| r.passed) { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn lab(number: u32, variant: Variant, console: bool, json: Option<PathBuf>, junit: Option<PathBuf>, vm: &VmArgs) -> Result<ExitCode> {
+    let ws = Workspace::discover()?;
+    let lab = ws.lab(number)?;
+    let opts = options(vm);
+    let term = Terminal::start(TerminalOptions { console, progress: !opts.quiet });
+    let result = engine::prepare(&ws, &opts, &term.sink).and_then(|env| engine::run_lab(&env, &lab, variant, &term.sink));
+    term.finish();
+    let report = result?;
+    let reports = [report];
+    if let Some(path) = json {
+        report::write_json(&path, &reports)?;
+    }
+    if let Some(path) = junit {
+        report::write_junit(&path, &reports)?;
+    }
+    Ok(exit_for(&reports))
+}
+
+/// A report for a lab the harness could not run.
+fn error_report(lab: &Lab, variant: Variant, e: &Error) -> LabReport {
+    let m = &lab.manifest;
+    LabReport {
+        number: m.number,
+        slug: m.slug.clone(),
+        title: m.title.clone(),
+        variant: variant.name(),
+        kernel: String::new(),
+        accel: None,
+        passed: false,
+        duration_ms: 0,
+        boot_ms: 0,
+        phases: Default::default(),
+        points: 0,
+        max_points: m.checks.iter().map(|c| c.points).sum(),
+        checks: Vec::new(),
+        console_log: None,
+        error: Some(e.to_string()),
+    }
+}
+
+fn grade(json: Option<PathBuf>, junit: Option<PathBuf>, vm: &VmArgs) -> Result<ExitCode> {
+    let ws = Workspace::discover()?;
+    let labs = ws.labs()?;
+    let opts = options(vm);
+    let term = Terminal::start(TerminalOptions { console: false, progress: !opts.quiet });
+    let env = engine::prepare(&ws, &opts, &term.sink);
+    let env = match env {
+        Ok(env) => env,
+        Err(e) => {
+            term.finish();
+            return Err(e);
+        }
+    };
+    let mut reports = Vec::new();
+    let mut harness_error = false;
+    for lab in &labs {
+        match engine::run_lab(&env, lab, Variant::Starter, &term.sink) {
+            Ok(r) => reports.push(r),
+            Err(Error::Interrupted) => {
+                term.finish();
+                return Err(Error::Interrupted);
+            }
+            Err(e) => {
+                let _ = term.sink.send(EngineEvent::Warning(format!("lab {}: {e}", lab.number())));
+                harness_error = true;
+                reports.push(error_report(lab, Variant::Starter, &e));
+            }
+        }
+    }
+    term.finish();
+    let dir = ws.target_dir().join("grade");
+    let json = json.unwrap_or_else(|| dir.join("report.json"));
+    let junit = junit.unwrap_or_else(|| dir.join("junit.xml"));
+    report::write_json(&json, &reports)?;
+    report::write_junit(&junit, &reports)?;
+    let summary = report::summary_markdown(&reports);
+    report::write_file(&dir.join("summary.md"), summary.as_bytes())?;
+    println!("\n{summary}");
+    println!("Reports: {}  {}  {}", ws.relative(&json).display(), ws.relative(&junit).display(), ws.relative(&dir.join("summary.md")).display());
+    if harness_error {
+        return Ok(ExitCode::from(2));
+    }
+    Ok(exit_for(&reports))
+}
+
+/// What `verify` concluded about one lab.
+fn verify_one(env: &Env, lab: &Lab, sink: &engine::Sink) -> Result<std::result::Result<String, String>> {
+    let starter = engine::run_lab(env, lab, Variant::Starter, sink)?;
+    let solution = engine::run_lab(env, lab, Variant::Solution, sink)?;
+    let starter_hint = starter.checks.iter().any(|c| !c.passed && c.hint.is_some());
+    Ok(match (starter.passed, starter_hint, solution.passed) {
+        (false, true, true) => Ok(format!(
+            "starter fails {} of {} checks with a hint, solution passes",
+            starter.failed_checks(),
+            starter.checks.len()
+        )),
+        (true, _, _) => Err("the starter PASSES its checks: it gives the exercise away".into()),
+        (false, false, _) => Err("the starter fails without a hint".into()),
+        (false, true, false) => Err(format!("the solution FAILS {} check(s)", solution.failed_checks())),
+    })
+}
+
+fn verify(only: &[u32], vm: &VmArgs) -> Result<ExitCode> {
+    let ws = Workspace::discover()?;
+    let labs: Vec<Lab> = ws.labs()?.into_iter().filter(|l| only.is_empty() || only.contains(&l.number())).collect();
+    if labs.is_empty() {
+        return Err(Error::Usage(format!("no lab matches --lab {only:?}")));
+    }
+    let opts = options(vm);
+    let term = Terminal::start(TerminalOptions { console: false, progress: !opts.quiet });
+    let env = match engine::prepare(&ws, &opts, &term.sink) {
+        Ok(env) => env,
+        Err(e) => {
+            term.finish();
+            return Err(e);
+        }
+    };
+    let mut lines = Vec::new();
+    let (mut passed, mut failed, mut errors) = (0, 0, 0);
+    for lab in &labs {
+        match verify_one(&env, lab, &term.sink) {
+            Ok(Ok(msg)) => {
+                passed += 1;
+                lines.push(format!("ok     lab {:02} {}: {msg}", lab.number(), lab.manifest.slug));
+            }
+            Ok(Err(msg)) => {
+                failed += 1;
+                lines.push(format!("FAILED lab {:02} {}: {msg}", lab.number(), lab.manifest.slug));
+            }
+            Err(Error::Interrupted) => {
+                term.finish();
+                return Err(Error::Interrupted);
+            }
+            Err(e) => {
+                failed += 1;
+                errors += 1;
+                lines.push(format!("ERROR  lab {:02} {}: {e}", lab.number(), lab.manifest.slug));
+            }
+        }
+    }
+    term.finish();
+    println!();
+    for line in lines {
+        println!("{line}");
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(ExitCode::from(match (failed, errors) {
+        (0, _) => 0,
+        (_, 0) => 1,
+        _ => 2,
+    }))
+}
+
+/// The plan for `labctl run`: host binaries are copied in and run from
+/// /lab/bin; anything else is looked up in the guest's PATH.
+pub fn run_plan(command: &[String], timeout: f64) -> (Plan, Vec<PathBuf>) {
+    let mut argv = command.to_vec();
+    let mut binaries = Vec::new();
+    let host = PathBuf::from(&argv[0]);
+    if argv[0].contains('/') && host.is_file() && !argv[0].starts_with("/bin/") && !argv[0].starts_with("/usr/") && !argv[0].starts_with("/sbin/") {
+        let name = host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        argv[0] = format!("{}/{name}", workbook_agent::LAB_BIN_DIR);
+        binaries.push(host);
+    }
+    let step = Step { name: "run".into(), run: argv, timeout_s: timeout, uid: 0, background: false, ready: None, env: Vec::new() };
+    (Plan { steps: vec![step], stream: true, ..Plan::default() }, binaries)
+}
+
+fn run(command: &[String], timeout: f64, vm: &VmArgs) -> Result<ExitCode> {
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return Err(Error::Usage(format!("--timeout {timeout}: give a positive number of seconds")));
+    }
+    let ws = Workspace::discover()?;
+    let mut opts = options(vm);
+    // The command's output is the point: keep labctl's own lines off stdout.
+    opts.quiet = true;
+    let (tx, rx) = mpsc::channel();
+    let printer = thread::spawn(move || {
+        use std::io::Write;
+        for ev in rx {
+            match ev {
+                EngineEvent::Output { stream: Stream::Stdout, data, .. } => {
+                    let mut out = std::io::stdout();
+                    let _ = out.write_all(data.as_bytes());
+                    let _ = out.flush();
+                }
+                EngineEvent::Output { stream: Stream::Stderr, data, .. } => {
+                    let _ = std::io::stderr().write_all(data.as_bytes());
+                }
+                EngineEvent::Warning(w) => eprintln!("labctl: warning: {w}"),
+                _ => {}
+            }
+        }
+    });
+    let (plan, binaries) = run_plan(command, timeout);
+    let result = engine::prepare(&ws, &opts, &tx).and_then(|env| {
+        env.run_plan(&plan, &binaries, &[], Console::Captured, Duration::from_secs_f64(timeout + 5.0), "run", &tx)
+    });
+    drop(tx);
+    let _ = printer.join();
+    let (vm_run, _) = result?;
+    let step = engine::step_results(&vm_run.events).remove("run").ok_or_else(|| Error::VmDied {
+        message: "the command never reported an end".into(),
+        log: vm_run.log.clone(),
+    })?;
+    if let Some(e) = step.spawn_error {
+        eprintln!("labctl: cannot run {e}");
+        return Ok(ExitCode::from(127));
+    }
+    if step.timed_out {
+        eprintln!("labctl: the command timed out after {timeout} s and was killed");
+        return Ok(ExitCode::from(124));
+    }
+    Ok(match (step.exit_code, step.signal) {
+        (Some(code), _) => ExitCode::from(code.clamp(0, 255) as u8),
+        (None, Some(sig)) => ExitCode::from((128 + sig).clamp(0, 255) as u8),
+        _ => ExitCode::from(RUN_HARNESS_ERROR),
+    })
+}
+
+fn shell(vm: &VmArgs) -> Result<ExitCode> {
+    let ws = Workspace::discover()?;
+    let mut opts = options(vm);
+    opts.quiet = true;
+    let (tx, rx) = mpsc::channel::<EngineEvent>();
+    let warnings = thread::spawn(move || {
+        for ev in rx {
+            if let EngineEvent::Warning(w) = ev {
+                eprintln!("labctl: warning: {w}");
+            }
+        }
+    });
+    let env = engine::prepare(&ws, &opts, &tx)?;
+    eprintln!("Booting kernel {} ({}); type `exit` to power off.", env.kernel.name, env.accel.name());
+    let plan = Plan { shell: true, ..Plan::default() };
+    // A day: the shell ends when the user says so.
+    let result = env.run_plan(&plan, &[], &[], Console::Interactive, Duration::from_secs(86_400), "shell", &tx);
+    drop(tx);
+    let _ = warnings.join();
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn doctor() -> Result<ExitCode> {
+    let ws = Workspace::discover()?;
+    let findings = crate::doctor::findings(&ws);
+    for f in &findings {
+        println!("{:<8} {:<20} {}", if f.ok { "ok" } else { "MISSING" }, f.what, f.detail);
+    }
+    let missing = findings.iter().filter(|f| !f.ok).count();
+    if missing == 0 {
+        println!("Everything labctl needs is here.");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{missing} missing: ./setup.sh installs all of them.");
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn kernels(fetch: bool) -> Result<ExitCode> {
+    let ws = Workspace::discover()?;
+    let matrix = ws.kernels()?;
+    for spec in &matrix.kernels {
+        let path = crate::kernels::kernel_dir(&ws.cache_dir(), spec).join("boot").join(format!("vmlinuz-{}", spec.release));
+        if fetch {
+            crate::kernels::fetch(spec, &ws.cache_dir(), false)?;
+        }
+        let state = if path.is_file() { "fetched" } else { "not fetched" };
+        let default = if spec.name == matrix.default { " (default)" } else { "" };
+        println!("{:<6} {:<40} {:<12} {state}{default}", spec.name, spec.package, spec.version);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hint(number: u32) -> Result<ExitCode> {
+    let ws = Workspace::discover()?;
+    let lab = ws.lab(number)?;
+    println!("Lab {:02} · {}\nGoal: {}\n", number, lab.manifest.title, lab.manifest.goal);
+    for check in &lab.manifest.checks {
+        println!("{}", check.name);
+        for (tier, hint) in check.hints.iter().enumerate() {
+            println!("  hint {}: {hint}", tier + 1);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list() -> Result<ExitCode> {
+    let ws = Workspace::discover()?;
+    for lab in ws.labs()? {
+        let m = &lab.manifest;
+        println!("{:02}  ch{:<2} {:<7} {:<22} {}", m.number, m.chapter, format!("{:?}", m.kind).to_lowercase(), m.slug, m.title);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,379 @@
+//! The path of one run: build, image, boot, run the steps, check.
+//!
+//! The engine reports what happens as [`EngineEvent`]s on a channel; the
+//! terminal, the JSON and JUnit reports and the tests all read them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use workbook_agent::{Event, LAB_BIN_DIR, PLAN_PATH, Plan, Step, StepResult, Stream};
+
+use crate::accel::{self, AccelChoice};
+use crate::builder::{self, LabBuild, Variant};
+use crate::checks::{self, Observations, Status, Verdict};
+use crate::error::{Error, Result};
+use crate::image::{self, Archive};
+use crate::kernels::{self, Kernel};
+use crate::manifest::{DEFAULT_STEP_TIMEOUT_S, Lab};
+use crate::qemu::{Accel, Console, VmSpec};
+use crate::vm::{self, Timeouts, VmEvent, VmRun};
+use crate::workspace::Workspace;
+use crate::INTERRUPTED;
+
+/// How labctl runs VMs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A matrix kernel name or a bzImage path; None for the default.
+    pub kernel: Option<String>,
+    pub accel: AccelChoice,
+    /// Less chatter: no command lines, no build output unless it fails.
+    pub quiet: bool,
+    pub memory_mb: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { kernel: None, accel: AccelChoice::from_env().unwrap_or(AccelChoice::Auto), quiet: false, memory_mb: 512 }
+    }
+}
+
+/// What the engine tells its readers.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    Note(String),
+    LabStart { number: u32, title: String, variant: Variant },
+    Phase { name: &'static str, ms: u64, detail: String },
+    Console(String),
+    Output { step: String, stream: Stream, data: String },
+    StepEnd(StepResult),
+    Warning(String),
+    Verdict(Verdict),
+    LabEnd(Box<LabReport>),
+}
+
+pub type Sink = Sender<EngineEvent>;
+
+fn send(sink: &Sink, ev: EngineEvent) {
+    // A reader that went away (a closed report) must not stop the run.
+    let _ = sink.send(ev);
+}
+
+/// Milliseconds spent in each phase of a lab run.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Phases {
+    pub build_ms: u64,
+    pub image_ms: u64,
+    pub boot_ms: u64,
+    pub run_ms: u64,
+    pub check_ms: u64,
+}
+
+/// The result of one lab run, as the reports show it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LabReport {
+    pub number: u32,
+    pub slug: String,
+    pub title: String,
+    pub variant: &'static str,
+    /// `uname -r` in the guest, or the kernel asked for if it never booted.
+    pub kernel: String,
+    pub accel: Option<&'static str>,
+    pub passed: bool,
+    pub duration_ms: u64,
+    pub boot_ms: u64,
+    pub phases: Phases,
+    pub points: u32,
+    pub max_points: u32,
+    pub checks: Vec<Verdict>,
+    pub console_log: Option<PathBuf>,
+    /// A harness error that stopped the run (exit code 2).
+    pub error: Option<String>,
+}
+
+impl LabReport {
+    pub fn failed_checks(&self) -> usize {
+        self.checks.iter().filter(|c| !c.passed).count()
+    }
+}
+
+/// What every VM of one labctl invocation shares: the kernel, the base
+/// image and the accelerator, decided once.
+pub struct Env {
+    pub ws: Workspace,
+    pub options: Options,
+    pub kernel: Kernel,
+    pub qemu: PathBuf,
+    pub base: Archive,
+    pub accel: Accel,
+}
+
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// Prepares the shared pieces: builds the agent, fetches the kernel, and
+/// decides between KVM and TCG.
+pub fn prepare(ws: &Workspace, options: &Options, sink: &Sink) -> Result<Env> {
+    let qemu = crate::doctor::find_in_path(QEMU).ok_or_else(|| Error::Missing {
+        what: QEMU.into(),
+        fix: crate::doctor::install_hint(QEMU),
+    })?;
+    let matrix = ws.kernels()?;
+    let kernel = kernels::resolve(&matrix, &ws.cache_dir(), options.kernel.as_deref(), options.quiet)?;
+    let agent = builder::build_agent(ws, options.quiet)?;
+    let base = image::base_archive(&agent, &ws.cache_dir())?;
+    let mut env = Env { ws: ws.clone(), options: options.clone(), kernel, qemu, base, accel: Accel::Tcg };
+    if options.accel != AccelChoice::Tcg {
+        let probe = plan_archive(&Plan::default(), &[]);
+        let initrd = image::build_initrd(&ws.cache_dir(), &env.base, &probe)?;
+        let spec = env.vm_spec(initrd, Console::Captured, &ws.runs_dir().join("probe.sock"));
+        env.accel = accel::decide(options.accel, &ws.cache_dir(), &spec, options.quiet)?;
+    }
+    send(sink, EngineEvent::Note(format!("kernel {} ({}), {}", env.kernel.name, env.kernel.release.as_deref().unwrap_or("custom"), env.accel.name())));
+    Ok(env)
+}
+
+/// The per-run part of the image: the plan, binaries in /lab/bin, modules.
+pub fn plan_archive(plan: &Plan, modules: &[(String, PathBuf)]) -> Archive {
+    let mut a = Archive::default();
+    let json = serde_json::to_vec_pretty(plan).expect("plans serialise");
+    a.bytes(PLAN_PATH, json, 0o644);
+    a.dir(LAB_BIN_DIR);
+    for (guest, host) in modules {
+        a.file(guest, host, 0o644);
+    }
+    a
+}
+
+impl Env {
+    pub fn vm_spec(&self, initrd: PathBuf, console: Console, socket: &Path) -> VmSpec {
+        VmSpec {
+            qemu: self.qemu.clone(),
+            kernel: self.kernel.image.clone(),
+            initrd,
+            accel: self.accel,
+            memory_mb: self.options.memory_mb,
+            cpus: 1,
+            console,
+            events_socket: socket.to_path_buf(),
+        }
+    }
+
+    /// The boot bound: generous under TCG, whose speed depends on the host.
+    pub fn boot_timeout(&self) -> Duration {
+        match self.accel {
+            Accel::Kvm => Duration::from_secs(20),
+            Accel::Tcg => Duration::from_secs(60),
+        }
+    }
+
+    /// Builds the image for `plan` and runs it. `binaries` are host files
+    /// copied to /lab/bin (their shared libraries come along).
+    pub fn run_plan(
+        &self,
+        plan: &Plan,
+        binaries: &[PathBuf],
+        module_names: &[String],
+        console: Console,
+        total: Duration,
+        run_name: &str,
+        sink: &Sink,
+    ) -> Result<(VmRun, u64)> {
+        let image_start = Instant::now();
+        let cache = self.ws.cache_dir();
+        let mut plan = plan.clone();
+        let mut modules = Vec::new();
+        if !module_names.is_empty() {
+            let dir = self.kernel.modules_dir.as_ref().ok_or_else(|| {
+                Error::Usage("this lab loads kernel modules, which a kernel given by path does not have".into())
+            })?;
+            for rel in image::module_closure(dir, module_names)? {
+                let guest = format!("/lib/modules/{}/{rel}", self.kernel.release.as_deref().unwrap_or(""));
+                plan.modules.push(guest.clone());
+                modules.push((guest, dir.join(&rel)));
+            }
+        }
+        let mut extra = plan_archive(&plan, &modules);
+        for bin in binaries {
+            let name = bin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            extra.elf_with_libs(&format!("{LAB_BIN_DIR}/{name}"), bin, &cache)?;
+        }
+        // Whatever the base already holds (libc, the loader) need not be
+        // shipped twice.
+        extra.entries.retain(|path, e| e.source == image::Source::Dir || !self.base.entries.contains_key(path));
+        let initrd = image::build_initrd(&cache, &self.base, &extra)?;
+        let image_ms = image_start.elapsed().as_millis() as u64;
+
+        let runs = self.ws.runs_dir();
+        std::fs::create_dir_all(&runs).map_err(Error::io(format!("creating {}", runs.display())))?;
+        let log = runs.join(format!("{run_name}.console.log"));
+        let socket = runs.join(format!("{run_name}.{}.sock", std::process::id()));
+        let spec = self.vm_spec(initrd, console, &socket);
+        let timeouts = Timeouts { boot: self.boot_timeout(), total: total + self.boot_timeout() };
+        let result = vm::run(&spec, self.options.quiet, &log, timeouts, &INTERRUPTED, &mut |ev| match ev {
+            VmEvent::Console(line) => send(sink, EngineEvent::Console(line.to_string())),
+            VmEvent::Booted { .. } => {}
+            VmEvent::Agent(Event::Output { step, stream, data }) => {
+                send(sink, EngineEvent::Output { step: step.clone(), stream: *stream, data: data.clone() })
+            }
+            VmEvent::Agent(Event::StepEnd(r)) => send(sink, EngineEvent::StepEnd(r.clone())),
+            VmEvent::Agent(Event::Warning { message }) => send(sink, EngineEvent::Warning(message.clone())),
+            VmEvent::Agent(_) => {}
+        });
+        let _ = std::fs::remove_file(&socket);
+        result.map(|run| (run, image_ms))
+    }
+}
+
+/// The agent's steps for a lab.
+pub fn lab_plan(lab: &Lab) -> Plan {
+    let m = &lab.manifest;
+    Plan {
+        modules: Vec::new(),
+        steps: m
+            .steps
+            .iter()
+            .map(|s| Step {
+                name: s.name.clone(),
+                run: s.run.clone(),
+                timeout_s: s.timeout_s.unwrap_or(DEFAULT_STEP_TIMEOUT_S),
+                uid: s.uid,
+                background: s.background,
+                ready: s.ready.clone(),
+                env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            })
+            .collect(),
+        stream: false,
+        shell: false,
+        collect: m.collect.clone(),
+    }
+}
+
+/// What the guest reported, keyed for the checks.
+pub fn observations(events: &[Event]) -> Observations {
+    let mut obs = Observations::default();
+    for ev in events {
+        match ev {
+            Event::StepEnd(r) => {
+                obs.steps.insert(r.name.clone(), r.clone());
+            }
+            Event::File { path, data, error } => {
+                let value = match (data, error) {
+                    (Some(d), _) => Ok(d.clone()),
+                    (None, e) => Err(e.clone().unwrap_or_default()),
+                };
+                obs.files.insert(path.clone(), value);
+            }
+            _ => {}
+        }
+    }
+    obs
+}
+
+/// Builds and runs one lab and grades it. A failed check or a build error
+/// in the student's code is a report with `passed: false`; only harness
+/// trouble is an `Err`.
+pub fn run_lab(env: &Env, lab: &Lab, variant: Variant, sink: &Sink) -> Result<LabReport> {
+    let m = &lab.manifest;
+    let started = Instant::now();
+    send(sink, EngineEvent::LabStart { number: m.number, title: m.title.clone(), variant });
+    if !m.kernels.is_empty() && !m.kernels.contains(&env.kernel.name) {
+        return Err(Error::Usage(format!(
+            "lab {} supports the kernels {}, not {}",
+            m.number,
+            m.kernels.join(", "),
+            env.kernel.name
+        )));
+    }
+    let max_points = m.checks.iter().map(|c| c.points).sum();
+    let mut report = LabReport {
+        number: m.number,
+        slug: m.slug.clone(),
+        title: m.title.clone(),
+        variant: variant.name(),
+        kernel: env.kernel.release.clone().unwrap_or_else(|| env.kernel.name.clone()),
+        accel: Some(env.accel.name()),
+        passed: false,
+        duration_ms: 0,
+        boot_ms: 0,
+        phases: Phases::default(),
+        points: 0,
+        max_points,
+        checks: Vec::new(),
+        console_log: None,
+        error: None,
+    };
+
+    let build_start = Instant::now();
+    let build = builder::build_lab(&env.ws, lab, variant, env.options.quiet)?;
+    report.phases.build_ms = build_start.elapsed().as_millis() as u64;
+    send(sink, EngineEvent::Phase { name: "build", ms: report.phases.build_ms, detail: variant.name().into() });
+    let binaries = match build {
+        LabBuild::Built(bins) => bins,
+        LabBuild::Failed(output) => {
+            let verdict = Verdict {
+                name: "the lab compiles".into(),
+                status: Status::Bad,
+                passed: false,
+                detail: format!("cargo build failed:\n{}", checks::excerpt(&output, 25)),
+                hint: Some("Fix the compiler errors above, then run the lab again.".into()),
+                points: 0,
+            };
+            send(sink, EngineEvent::Verdict(verdict.clone()));
+            report.checks.push(verdict);
+            for c in &m.checks {
+                let v = Verdict {
+                    name: c.name.clone(),
+                    status: Status::Missing,
+                    passed: false,
+                    detail: "not run: the lab did not compile".into(),
+                    hint: None,
+                    points: c.points,
+                };
+                send(sink, EngineEvent::Verdict(v.clone()));
+                report.checks.push(v);
+            }
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            send(sink, EngineEvent::LabEnd(Box::new(report.clone())));
+            return Ok(report);
+        }
+    };
+
+    let plan = lab_plan(lab);
+    let run_name = format!("lab{:02}-{}", m.number, variant.name());
+    let total = Duration::from_secs_f64(lab.timeout_s());
+    let (run, image_ms) = env.run_plan(&plan, &binaries, &m.modules, Console::Captured, total, &run_name, sink)?;
+    report.phases.image_ms = image_ms;
+    report.phases.boot_ms = run.boot_ms;
+    report.phases.run_ms = run.total_ms.saturating_sub(run.boot_ms);
+    report.boot_ms = run.boot_ms;
+    report.console_log = Some(run.log.clone());
+    if let Some(release) = run.events.iter().find_map(|e| match e {
+        Event::Hello { kernel, .. } => Some(kernel.clone()),
+        _ => None,
+    }) {
+        report.kernel = release;
+    }
+    send(sink, EngineEvent::Phase { name: "image", ms: image_ms, detail: String::new() });
+    send(sink, EngineEvent::Phase { name: "boot", ms: run.boot_ms, detail: format!("{} ({})", report.kernel, env.accel.name()) });
+    send(sink, EngineEvent::Phase { name: "run", ms: report.phases.run_ms, detail: String::new() });
+
+    let check_start = Instant::now();
+    let obs = observations(&run.events);
+    report.checks = checks::evaluate(m, &obs);
+    report.phases.check_ms = check_start.elapsed().as_millis() as u64;
+    for v in &report.checks {
+        send(sink, EngineEvent::Verdict(v.clone()));
+    }
+    report.passed = report.checks.iter().all(|c| c.passed);
+    report.points = report.checks.iter().filter(|c| c.passed).map(|c| c.points).sum();
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    send(sink, EngineEvent::LabEnd(Box::new(report.clone())));
+    Ok(report)
+}
+
+/// Step results by name, for `labctl run`.
+pub fn step_results(events: &[Event]) -> BTreeMap<String, StepResult> {
+    observations(events).steps
+}

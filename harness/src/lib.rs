@@ -1,0 +1,27 @@
+//! labctl: builds an eBPF Workbook lab, runs it in a QEMU VM with a pinned
+//! kernel, checks what the guest observed and reports a verdict.
+
+use std::sync::atomic::AtomicBool;
+
+pub mod accel;
+pub mod bench;
+pub mod builder;
+pub mod checks;
+pub mod cli;
+pub mod doctor;
+pub mod engine;
+pub mod error;
+pub mod exec;
+pub mod image;
+pub mod kernels;
+pub mod manifest;
+pub mod qemu;
+pub mod report;
+pub mod vm;
+pub mod workspace;
+
+pub use error::{Error, Result};
+
+/// Set by SIGINT/SIGTERM; every wait loop checks it and unwinds, so that
+/// guards kill and reap QEMU.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);

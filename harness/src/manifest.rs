@@ -1,0 +1,435 @@
+//! `labs/NN-slug/lab.toml`: the single source of truth for a lab.
+//!
+//! Parsing (serde, unknown fields rejected) and validation are separate
+//! steps; every error names the file and the field.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::checks::named;
+
+/// Default bound on one whole VM run of a lab, in seconds.
+pub const DEFAULT_LAB_TIMEOUT_S: f64 = 120.0;
+/// Default bound on one step, in seconds.
+pub const DEFAULT_STEP_TIMEOUT_S: f64 = 30.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabKind {
+    /// A user-space exercise built on ptrace(2).
+    Ptrace,
+    /// An eBPF program loaded with libbpf-rs or raw bpf(2).
+    Ebpf,
+}
+
+/// A lab's manifest as written in `lab.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Lab number; the directory is `NN-slug`.
+    pub number: u32,
+    pub slug: String,
+    pub title: String,
+    /// Chapter of the book the lab belongs to.
+    pub chapter: u32,
+    pub kind: LabKind,
+    /// One sentence: what the student builds.
+    pub goal: String,
+    /// Kernel names from `vm/kernels.toml` the lab supports; empty means all.
+    #[serde(default)]
+    pub kernels: Vec<String>,
+    /// Kernel modules (names, without `.ko`) loaded before the first step.
+    #[serde(default)]
+    pub modules: Vec<String>,
+    /// Bound on the whole VM run, in seconds. Default: 120.
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
+    /// Guest files sent back after the last step, readable by checks.
+    #[serde(default)]
+    pub collect: Vec<String>,
+    #[serde(default, rename = "steps")]
+    pub steps: Vec<StepSpec>,
+    #[serde(default, rename = "checks")]
+    pub checks: Vec<CheckSpec>,
+}
+
+/// One command run in the guest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    pub name: String,
+    /// Program and arguments, run directly (no shell). Lab binaries live in
+    /// `/lab/bin`.
+    pub run: Vec<String>,
+    /// Seconds before the step is killed. Default: 30.
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
+    /// User (and group) ID. Default: 0 (root).
+    #[serde(default)]
+    pub uid: u32,
+    /// Keep running while later steps run. Default: false.
+    #[serde(default)]
+    pub background: bool,
+    /// For a background step: regex to wait for on its output.
+    #[serde(default)]
+    pub ready: Option<String>,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// The step's exit status: `equals` or `not_equals`.
+    ExitCode,
+    /// The step's output: `contains`, `not_contains`, `regex`.
+    Output,
+    /// A JSON document the step printed: `pointer` with `equals` or `any`.
+    Json,
+    /// A check written in Rust (`check = "name"`, with `args`).
+    Named,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamSel {
+    #[default]
+    Stdout,
+    Stderr,
+    /// stdout followed by stderr.
+    Both,
+}
+
+/// One check. Which fields apply depends on `kind`; validation says when a
+/// field is missing or does not belong.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    pub name: String,
+    pub kind: CheckKind,
+    /// The step whose result is checked (every kind but some named checks).
+    #[serde(default)]
+    pub step: Option<String>,
+    /// Weight in `labctl grade`. Default: 1.
+    #[serde(default = "one")]
+    pub points: u32,
+    /// Tiered hints: the first is shown when the check fails, the rest by
+    /// `labctl hint N`.
+    #[serde(default)]
+    pub hints: Vec<String>,
+    #[serde(default)]
+    pub stream: StreamSel,
+    #[serde(default)]
+    pub equals: Option<serde_json::Value>,
+    #[serde(default)]
+    pub not_equals: Option<serde_json::Value>,
+    #[serde(default)]
+    pub contains: Vec<String>,
+    #[serde(default)]
+    pub not_contains: Vec<String>,
+    #[serde(default)]
+    pub regex: Vec<String>,
+    #[serde(default)]
+    pub pointer: Option<String>,
+    #[serde(default)]
+    pub any: Option<serde_json::Value>,
+    #[serde(default)]
+    pub check: Option<String>,
+    #[serde(default)]
+    pub args: toml::Table,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A lab: its manifest and where it lives.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    pub manifest: Manifest,
+    /// `labs/NN-slug`.
+    pub dir: PathBuf,
+    /// `solutions/NN-slug`.
+    pub solution_dir: PathBuf,
+    /// `labs/NN-slug/lab.toml`.
+    pub path: PathBuf,
+}
+
+impl Lab {
+    pub fn number(&self) -> u32 {
+        self.manifest.number
+    }
+    pub fn dir_name(&self) -> String {
+        format!("{:02}-{}", self.manifest.number, self.manifest.slug)
+    }
+    pub fn timeout_s(&self) -> f64 {
+        self.manifest.timeout_s.unwrap_or(DEFAULT_LAB_TIMEOUT_S)
+    }
+}
+
+/// A manifest that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub struct ManifestError {
+    pub path: PathBuf,
+    /// The field at fault, as a path (`checks[2].step`), when known.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{}: {}: {}", self.path.display(), field, self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+/// Parses `text` as the manifest at `path` (no validation).
+pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
+    toml::from_str(text).map_err(|e| ManifestError {
+        path: path.to_path_buf(),
+        field: None,
+        message: e.to_string().trim_end().to_string(),
+    })
+}
+
+/// Checks everything serde cannot: references between steps and checks,
+/// regexes, names, ranges. `dir_name` is the lab directory's name;
+/// `known_kernels` the names in the kernel matrix.
+pub fn validate(
+    path: &Path,
+    m: &Manifest,
+    dir_name: &str,
+    known_kernels: &[String],
+) -> Result<(), ManifestError> {
+    let err = |field: &str, message: String| ManifestError {
+        path: path.to_path_buf(),
+        field: Some(field.to_string()),
+        message,
+    };
+    if !(1..=99).contains(&m.number) {
+        return Err(err("number", format!("{} is not in 1..=99", m.number)));
+    }
+    let slug_ok = !m.slug.is_empty()
+        && m.slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !m.slug.starts_with('-')
+        && !m.slug.ends_with('-');
+    if !slug_ok {
+        return Err(err(
+            "slug",
+            format!("{:?} must be lowercase letters, digits and single dashes", m.slug),
+        ));
+    }
+    let expected_dir = format!("{:02}-{}", m.number, m.slug);
+    if dir_name != expected_dir {
+        return Err(err(
+            "slug",
+            format!(
+                "number {} and slug {:?} say the directory is {expected_dir:?}, but it is {dir_name:?}",
+                m.number, m.slug
+            ),
+        ));
+    }
+    if m.title.trim().is_empty() {
+        return Err(err("title", "must not be empty".into()));
+    }
+    if m.goal.trim().is_empty() {
+        return Err(err("goal", "must not be empty".into()));
+    }
+    if !(1..=11).contains(&m.chapter) {
+        return Err(err("chapter", format!("{} is not a chapter of the book (1..=11)", m.chapter)));
+    }
+    for (i, k) in m.kernels.iter().enumerate() {
+        if !known_kernels.contains(k) {
+            return Err(err(
+                &format!("kernels[{i}]"),
+                format!("{k:?} is not in vm/kernels.toml (known: {})", known_kernels.join(", ")),
+            ));
+        }
+    }
+    if let Some(t) = m.timeout_s {
+        check_timeout("timeout_s", t, 1800.0).map_err(|msg| err("timeout_s", msg))?;
+    }
+    if m.steps.is_empty() {
+        return Err(err("steps", "a lab needs at least one [[steps]] entry".into()));
+    }
+    let mut step_names = HashSet::new();
+    for (i, s) in m.steps.iter().enumerate() {
+        let at = |f: &str| format!("steps[{i}].{f}");
+        if s.name.trim().is_empty() {
+            return Err(err(&at("name"), "must not be empty".into()));
+        }
+        if !step_names.insert(s.name.as_str()) {
+            return Err(err(&at("name"), format!("{:?} is used by another step", s.name)));
+        }
+        if s.run.is_empty() || s.run[0].is_empty() {
+            return Err(err(&at("run"), "needs a program, e.g. run = [\"/lab/bin/hello\"]".into()));
+        }
+        if let Some(t) = s.timeout_s {
+            check_timeout("timeout_s", t, 600.0).map_err(|msg| err(&at("timeout_s"), msg))?;
+        }
+        if let Some(r) = &s.ready {
+            if !s.background {
+                return Err(err(&at("ready"), "only a background step can have a ready pattern".into()));
+            }
+            Regex::new(r).map_err(|e| err(&at("ready"), format!("not a valid regex: {e}")))?;
+        }
+    }
+    if m.checks.is_empty() {
+        return Err(err("checks", "a lab needs at least one [[checks]] entry".into()));
+    }
+    let mut check_names = HashSet::new();
+    for (i, c) in m.checks.iter().enumerate() {
+        validate_check(c, &step_names).map_err(|(f, msg)| err(&format!("checks[{i}].{f}"), msg))?;
+        if !check_names.insert(c.name.as_str()) {
+            return Err(err(&format!("checks[{i}].name"), format!("{:?} is used by another check", c.name)));
+        }
+    }
+    Ok(())
+}
+
+fn check_timeout(_field: &str, t: f64, max: f64) -> Result<(), String> {
+    if t.is_finite() && t > 0.0 && t <= max {
+        Ok(())
+    } else {
+        Err(format!("{t} is not a number of seconds in (0, {max}]"))
+    }
+}
+
+/// Validates one check; the error is (field, message).
+fn validate_check(c: &CheckSpec, steps: &HashSet<&str>) -> Result<(), (&'static str, String)> {
+    if c.name.trim().is_empty() {
+        return Err(("name", "must not be empty".into()));
+    }
+    if c.hints.len() < 2 || c.hints.iter().any(|h| h.trim().is_empty()) {
+        return Err((
+            "hints",
+            "give at least two tiers of hints: a nudge first, then a more explicit one".into(),
+        ));
+    }
+    if let Some(s) = &c.step {
+        if !steps.contains(s.as_str()) {
+            let mut known: Vec<_> = steps.iter().copied().collect();
+            known.sort();
+            return Err(("step", format!("{s:?} is not a step of this lab (steps: {})", known.join(", "))));
+        }
+    } else if c.kind != CheckKind::Named {
+        return Err(("step", "names the step whose result is checked".into()));
+    }
+    // Fields that belong to other kinds are mistakes, not silently ignored.
+    let used: &[(&'static str, bool)] = &[
+        ("equals", c.equals.is_some()),
+        ("not_equals", c.not_equals.is_some()),
+        ("contains", !c.contains.is_empty()),
+        ("not_contains", !c.not_contains.is_empty()),
+        ("regex", !c.regex.is_empty()),
+        ("pointer", c.pointer.is_some()),
+        ("any", c.any.is_some()),
+        ("check", c.check.is_some()),
+        ("args", !c.args.is_empty()),
+    ];
+    let allowed: &[&str] = match c.kind {
+        CheckKind::ExitCode => &["equals", "not_equals"],
+        CheckKind::Output => &["contains", "not_contains", "regex"],
+        CheckKind::Json => &["pointer", "equals", "any"],
+        CheckKind::Named => &["check", "args"],
+    };
+    for (field, present) in used {
+        if *present && !allowed.contains(field) {
+            return Err((field, format!("does not apply to a check of kind {:?} (it takes: {})", c.kind, allowed.join(", "))));
+        }
+    }
+    match c.kind {
+        CheckKind::ExitCode => {
+            for (f, v) in [("equals", &c.equals), ("not_equals", &c.not_equals)] {
+                if let Some(v) = v {
+                    if v.as_i64().is_none() {
+                        return Err((f, format!("{v} is not an integer exit code")));
+                    }
+                }
+            }
+            if c.equals.is_none() == c.not_equals.is_none() {
+                return Err(("equals", "give exactly one of equals or not_equals".into()));
+            }
+        }
+        CheckKind::Output => {
+            if c.contains.is_empty() && c.not_contains.is_empty() && c.regex.is_empty() {
+                return Err(("contains", "give at least one of contains, not_contains, regex".into()));
+            }
+            for r in &c.regex {
+                Regex::new(r).map_err(|e| ("regex", format!("{r:?} is not a valid regex: {e}")))?;
+            }
+        }
+        CheckKind::Json => {
+            if let Some(p) = &c.pointer {
+                if !(p.is_empty() || p.starts_with('/')) {
+                    return Err(("pointer", format!("{p:?} is not a JSON pointer (\"\" or \"/a/0/b\")")));
+                }
+            }
+            if c.equals.is_none() == c.any.is_none() {
+                return Err(("equals", "give exactly one of equals or any".into()));
+            }
+        }
+        CheckKind::Named => {
+            let Some(name) = &c.check else {
+                return Err(("check", format!("names a built-in check (one of: {})", named::names().join(", "))));
+            };
+            named::validate_args(name, &c.args, steps).map_err(|m| ("args", m))?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads, parses and validates `labs/*/lab.toml` under `root`, sorted by number.
+pub fn load_all(root: &Path, known_kernels: &[String]) -> Result<Vec<Lab>, ManifestError> {
+    let labs_dir = root.join("labs");
+    let entries = std::fs::read_dir(&labs_dir).map_err(|e| ManifestError {
+        path: labs_dir.clone(),
+        field: None,
+        message: format!("cannot list the labs: {e}"),
+    })?;
+    let mut labs = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let path = dir.join("lab.toml");
+        if !path.is_file() {
+            continue;
+        }
+        labs.push(load(root, &dir, known_kernels)?);
+    }
+    labs.sort_by_key(|l| l.manifest.number);
+    for pair in labs.windows(2) {
+        if pair[0].number() == pair[1].number() {
+            return Err(ManifestError {
+                path: pair[1].path.clone(),
+                field: Some("number".into()),
+                message: format!("lab number {} is also used by {}", pair[1].number(), pair[0].path.display()),
+            });
+        }
+    }
+    Ok(labs)
+}
+
+/// Reads one lab directory.
+pub fn load(root: &Path, dir: &Path, known_kernels: &[String]) -> Result<Lab, ManifestError> {
+    let path = dir.join("lab.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| ManifestError {
+        path: path.clone(),
+        field: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    let manifest = parse(&path, &text)?;
+    let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    validate(&path, &manifest, &dir_name, known_kernels)?;
+    Ok(Lab {
+        solution_dir: root.join("solutions").join(&dir_name),
+        dir: dir.to_path_buf(),
+        path,
+        manifest,
+    })
+}

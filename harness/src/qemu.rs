@@ -1,0 +1,208 @@
+//! QEMU's command line, built by small pure functions so that every
+//! argument is tested and explained in one place.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// How the guest's CPU is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// Where the guest's console goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    /// To labctl through QEMU's stdout, to be logged and watched.
+    Captured,
+    /// To the user's terminal, for `labctl shell`.
+    Interactive,
+}
+
+/// Everything needed to start one VM.
+#[derive(Debug, Clone)]
+pub struct VmSpec {
+    pub qemu: PathBuf,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub accel: Accel,
+    pub memory_mb: u32,
+    pub cpus: u32,
+    pub console: Console,
+    /// A Unix socket labctl listens on; QEMU connects the guest's ttyS1 to it.
+    pub events_socket: PathBuf,
+}
+
+fn os(items: &[&str]) -> Vec<OsString> {
+    items.iter().map(OsString::from).collect()
+}
+
+/// A bare machine: no default devices, no display, no network, and an exit
+/// instead of a reboot so that a guest panic ends the run at once.
+pub fn machine_args() -> Vec<OsString> {
+    os(&["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
+}
+
+pub fn accel_args(accel: Accel) -> Vec<OsString> {
+    match accel {
+        // The host CPU model: TCG cannot offer it, KVM runs it natively.
+        Accel::Kvm => os(&["-accel", "kvm", "-cpu", "host"]),
+        // QEMU's default CPU model is the cheapest to emulate.
+        Accel::Tcg => os(&["-accel", "tcg"]),
+    }
+}
+
+pub fn resource_args(memory_mb: u32, cpus: u32) -> Vec<OsString> {
+    vec!["-m".into(), memory_mb.to_string().into(), "-smp".into(), cpus.to_string().into()]
+}
+
+/// The kernel command line.
+pub fn kernel_cmdline(console: Console) -> String {
+    let mut items = vec![
+        // The first UART carries the kernel log and, for `shell`, the shell.
+        "console=ttyS0",
+        // Reboot immediately on a panic; with -no-reboot QEMU then exits.
+        "panic=-1",
+        // Nothing to gain from Spectre mitigations in a throwaway VM, and
+        // they slow down emulated CPUs.
+        "mitigations=off",
+        // The emulated TSC is stable; skip the boot-time calibration.
+        "tsc=reliable",
+        "no_timer_check",
+        // The guest has no entropy source worth waiting for.
+        "random.trust_cpu=on",
+    ];
+    if console == Console::Interactive {
+        // Keep the terminal for the shell: only errors from the kernel.
+        items.push("quiet");
+    }
+    items.join(" ")
+}
+
+pub fn kernel_args(kernel: &Path, initrd: &Path, cmdline: &str) -> Vec<OsString> {
+    vec![
+        "-kernel".into(),
+        kernel.into(),
+        "-initrd".into(),
+        initrd.into(),
+        "-append".into(),
+        cmdline.into(),
+    ]
+}
+
+/// ttyS0: the console, on QEMU's stdio. ttyS1: the agent's events, on a
+/// socket labctl listens on (QEMU connects as the client).
+pub fn serial_args(console: Console, events_socket: &Path) -> Vec<OsString> {
+    let stdio = match console {
+        Console::Captured => "stdio,id=console",
+        // Ctrl-C goes to the guest's shell, not to QEMU.
+        Console::Interactive => "stdio,id=console,signal=off",
+    };
+    let mut socket = OsString::from("socket,id=events,server=off,path=");
+    socket.push(events_socket);
+    vec![
+        "-chardev".into(),
+        stdio.into(),
+        "-serial".into(),
+        "chardev:console".into(),
+        "-chardev".into(),
+        socket,
+        "-serial".into(),
+        "chardev:events".into(),
+    ]
+}
+
+/// The whole argument list for `spec`.
+pub fn qemu_args(spec: &VmSpec) -> Vec<OsString> {
+    let mut args = machine_args();
+    args.extend(accel_args(spec.accel));
+    args.extend(resource_args(spec.memory_mb, spec.cpus));
+    args.extend(kernel_args(&spec.kernel, &spec.initrd, &kernel_cmdline(spec.console)));
+    args.extend(serial_args(spec.console, &spec.events_socket));
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(accel: Accel, console: Console) -> VmSpec {
+        VmSpec {
+            qemu: "qemu-system-x86_64".into(),
+            kernel: "/k/vmlinuz".into(),
+            initrd: "/k/initrd.cpio".into(),
+            accel,
+            memory_mb: 512,
+            cpus: 1,
+            console,
+            events_socket: "/run/x/events.sock".into(),
+        }
+    }
+
+    fn strings(args: &[OsString]) -> Vec<String> {
+        args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    fn value_after<'a>(args: &'a [String], flag: &str) -> &'a str {
+        let i = args.iter().position(|a| a == flag).unwrap_or_else(|| panic!("no {flag} in {args:?}"));
+        &args[i + 1]
+    }
+
+    #[test]
+    fn tcg_never_asks_for_the_host_cpu() {
+        let args = strings(&qemu_args(&spec(Accel::Tcg, Console::Captured)));
+        assert_eq!(value_after(&args, "-accel"), "tcg");
+        assert!(!args.contains(&"host".to_string()));
+        let kvm = strings(&accel_args(Accel::Kvm));
+        assert_eq!(kvm, ["-accel", "kvm", "-cpu", "host"]);
+    }
+
+    #[test]
+    fn a_panic_ends_the_vm_instead_of_rebooting_it() {
+        let args = strings(&qemu_args(&spec(Accel::Tcg, Console::Captured)));
+        assert!(args.contains(&"-no-reboot".to_string()));
+        assert!(value_after(&args, "-append").split(' ').any(|i| i == "panic=-1"));
+    }
+
+    #[test]
+    fn kernel_initrd_and_memory_are_passed_through() {
+        let args = strings(&qemu_args(&spec(Accel::Tcg, Console::Captured)));
+        assert_eq!(value_after(&args, "-kernel"), "/k/vmlinuz");
+        assert_eq!(value_after(&args, "-initrd"), "/k/initrd.cpio");
+        assert_eq!(value_after(&args, "-m"), "512");
+        assert!(value_after(&args, "-append").starts_with("console=ttyS0 "));
+    }
+
+    #[test]
+    fn the_console_is_stdio_and_events_go_to_the_socket_as_a_client() {
+        let args = strings(&serial_args(Console::Captured, Path::new("/run/x/events.sock")));
+        assert_eq!(
+            args,
+            [
+                "-chardev",
+                "stdio,id=console",
+                "-serial",
+                "chardev:console",
+                "-chardev",
+                "socket,id=events,server=off,path=/run/x/events.sock",
+                "-serial",
+                "chardev:events"
+            ]
+        );
+        let interactive = strings(&serial_args(Console::Interactive, Path::new("/s")));
+        assert_eq!(interactive[1], "stdio,id=console,signal=off");
+        assert!(kernel_cmdline(Console::Interactive).ends_with(" quiet"));
+        assert!(!kernel_cmdline(Console::Captured).contains("quiet"));
+    }
+}

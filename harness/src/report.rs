@@ -1,0 +1,241 @@
+//! Reporters: the terminal (live, from the engine's events), JSON, JUnit
+//! XML and a markdown summary (from the finished reports).
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::mpsc::Receiver;
+
+use serde::Serialize;
+
+use crate::checks::Status;
+use crate::engine::{EngineEvent, LabReport};
+use crate::error::{Error, Result};
+
+/// How much the terminal reporter shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminalOptions {
+    /// Every console line of the guest.
+    pub console: bool,
+    /// Phase timings and step endings.
+    pub progress: bool,
+}
+
+/// Prints events as they come until the channel closes.
+pub fn terminal(rx: Receiver<EngineEvent>, opts: TerminalOptions) {
+    let mut out = std::io::stdout();
+    for ev in rx {
+        let _ = print_event(&mut out, &ev, opts);
+        let _ = out.flush();
+    }
+}
+
+fn print_event(out: &mut impl Write, ev: &EngineEvent, opts: TerminalOptions) -> std::io::Result<()> {
+    match ev {
+        EngineEvent::Note(note) if opts.progress => writeln!(out, "  {note}"),
+        EngineEvent::LabStart { number, title, variant } => {
+            writeln!(out, "\nLab {number:02} · {title} ({})", variant.name())
+        }
+        EngineEvent::Phase { name, ms, detail } if opts.progress => {
+            writeln!(out, "  {name:<6} {:>6.2} s  {detail}", *ms as f64 / 1000.0)
+        }
+        EngineEvent::Console(line) if opts.console => writeln!(out, "  | {line}"),
+        EngineEvent::StepEnd(r) if opts.progress => {
+            writeln!(out, "  step   {:<24} {} in {} ms", r.name, crate::checks::ending(r), r.duration_ms)
+        }
+        EngineEvent::Warning(w) => writeln!(out, "  warning: {w}"),
+        EngineEvent::Verdict(v) => {
+            writeln!(out, "{:<8}{}", v.status.label(), v.name)?;
+            if !v.passed {
+                for line in v.detail.lines() {
+                    writeln!(out, "        {line}")?;
+                }
+                if let Some(hint) = &v.hint {
+                    writeln!(out, "        hint: {hint}")?;
+                }
+            }
+            Ok(())
+        }
+        EngineEvent::LabEnd(r) => {
+            let passed = r.checks.iter().filter(|c| c.passed).count();
+            writeln!(
+                out,
+                "Lab {:02}: {passed}/{} checks passed, {}/{} points, {:.1} s.",
+                r.number,
+                r.checks.len(),
+                r.points,
+                r.max_points,
+                r.duration_ms as f64 / 1000.0
+            )?;
+            if !r.passed {
+                if let Some(log) = &r.console_log {
+                    writeln!(out, "Console log: {}", log.display())?;
+                }
+                writeln!(out, "More hints: just hint {}", r.number)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The JSON report: one object per lab, plus totals.
+#[derive(Debug, Serialize)]
+pub struct JsonReport<'a> {
+    pub passed: bool,
+    pub points: u32,
+    pub max_points: u32,
+    pub labs: &'a [LabReport],
+}
+
+pub fn write_json(path: &Path, labs: &[LabReport]) -> Result<()> {
+    let report = JsonReport {
+        passed: labs.iter().all(|l| l.passed),
+        points: labs.iter().map(|l| l.points).sum(),
+        max_points: labs.iter().map(|l| l.max_points).sum(),
+        labs,
+    };
+    write_file(path, serde_json::to_string_pretty(&report).expect("reports serialise").as_bytes())
+}
+
+/// JUnit XML: a test suite per lab, a test case per check.
+pub fn write_junit(path: &Path, labs: &[LabReport]) -> Result<()> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new("eBPF Workbook");
+    for lab in labs {
+        let mut suite = TestSuite::new(format!("lab{:02}-{}", lab.number, lab.slug));
+        suite.set_time(std::time::Duration::from_millis(lab.duration_ms));
+        if let Some(err) = &lab.error {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(err.clone());
+            suite.add_test_case(TestCase::new("harness", status));
+        }
+        for check in &lab.checks {
+            let status = if check.passed {
+                TestCaseStatus::success()
+            } else {
+                let kind = if check.status == Status::Missing { NonSuccessKind::Error } else { NonSuccessKind::Failure };
+                let mut s = TestCaseStatus::non_success(kind);
+                s.set_message(check.detail.lines().next().unwrap_or_default().to_string());
+                let hint = check.hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default();
+                s.set_description(format!("{}{hint}", check.detail));
+                s
+            };
+            suite.add_test_case(TestCase::new(check.name.clone(), status));
+        }
+        report.add_test_suite(suite);
+    }
+    let xml = report.to_string().map_err(|e| Error::Usage(format!("rendering JUnit XML: {e}")))?;
+    write_file(path, xml.as_bytes())
+}
+
+/// A markdown table for CI job summaries.
+pub fn summary_markdown(labs: &[LabReport]) -> String {
+    let mut s = String::from("| Lab | Title | Result | Checks | Points |\n|---|---|---|---|---|\n");
+    for l in labs {
+        let result = match (&l.error, l.passed) {
+            (Some(_), _) => "error",
+            (None, true) => "pass",
+            (None, false) => "fail",
+        };
+        let passed = l.checks.iter().filter(|c| c.passed).count();
+        s.push_str(&format!(
+            "| {:02} | {} | {result} | {passed}/{} | {}/{} |\n",
+            l.number,
+            l.title,
+            l.checks.len(),
+            l.points,
+            l.max_points
+        ));
+    }
+    let (points, max): (u32, u32) = (labs.iter().map(|l| l.points).sum(), labs.iter().map(|l| l.max_points).sum());
+    s.push_str(&format!("\n**Total: {points}/{max} points**\n"));
+    s
+}
+
+pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(Error::io(format!("creating {}", parent.display())))?;
+    }
+    std::fs::write(path, data).map_err(Error::io(format!("writing {}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Verdict;
+    use crate::engine::Phases;
+
+    fn lab(passed: bool) -> LabReport {
+        LabReport {
+            number: 3,
+            slug: "hello-world".into(),
+            title: "Hello".into(),
+            variant: "starter",
+            kernel: "6.1.0".into(),
+            accel: Some("tcg"),
+            passed,
+            duration_ms: 2000,
+            boot_ms: 1500,
+            phases: Phases::default(),
+            points: if passed { 2 } else { 1 },
+            max_points: 2,
+            checks: vec![
+                Verdict { name: "a".into(), status: Status::Good, passed: true, detail: "ok".into(), hint: None, points: 1 },
+                Verdict {
+                    name: "b <x>".into(),
+                    status: if passed { Status::Good } else { Status::Bad },
+                    passed,
+                    detail: "no Hello".into(),
+                    hint: (!passed).then(|| "fill in the TODO".into()),
+                    points: 1,
+                },
+            ],
+            console_log: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn json_report_has_the_documented_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        write_json(&path, &[lab(false)]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let l = &v["labs"][0];
+        for key in ["number", "slug", "title", "kernel", "passed", "duration_ms", "boot_ms", "checks"] {
+            assert!(l.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(l["checks"][1]["hint"], "fill in the TODO");
+        assert_eq!(l["checks"][1]["passed"], false);
+        assert_eq!(v["passed"], false);
+    }
+
+    #[test]
+    fn junit_marks_failed_checks_as_failures_and_escapes_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.xml");
+        write_junit(&path, &[lab(false)]).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(xml.contains("tests=\"2\"") && xml.contains("failures=\"1\""), "{xml}");
+        assert!(xml.contains("b &lt;x&gt;") && xml.contains("<failure"), "{xml}");
+    }
+
+    #[test]
+    fn terminal_shows_bad_checks_with_their_hint() {
+        let mut out = Vec::new();
+        let opts = TerminalOptions { console: false, progress: false };
+        for v in lab(false).checks {
+            print_event(&mut out, &EngineEvent::Verdict(v), opts).unwrap();
+        }
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("GOOD    a\n"));
+        assert!(text.contains("BAD     b <x>\n        no Hello\n        hint: fill in the TODO"), "{text}");
+    }
+
+    #[test]
+    fn summary_counts_points() {
+        let md = summary_markdown(&[lab(true), lab(false)]);
+        assert!(md.contains("| 03 | Hello | pass | 2/2 | 2/2 |"));
+        assert!(md.contains("**Total: 3/4 points**"));
+    }
+}

@@ -1,0 +1,297 @@
+//! Runs one VM: starts QEMU under a guard, logs the console, reads the
+//! agent's events, and turns every way a run can end into a result.
+//!
+//! Every wait is bounded: no kernel output, no agent, a guest that never
+//! powers off, and a Ctrl-C all end with QEMU killed and reaped.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use workbook_agent::Event;
+
+use crate::error::{Error, Result};
+use crate::exec;
+use crate::qemu::{Console, VmSpec, qemu_args};
+
+/// Bounds on one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// From QEMU's start to the agent's hello.
+    pub boot: Duration,
+    /// From QEMU's start to its exit.
+    pub total: Duration,
+}
+
+/// What a caller sees while the VM runs.
+#[derive(Debug)]
+pub enum VmEvent<'a> {
+    Console(&'a str),
+    Booted { boot_ms: u64 },
+    Agent(&'a Event),
+}
+
+/// A run that reached the agent's `done`.
+#[derive(Debug, Clone)]
+pub struct VmRun {
+    pub events: Vec<Event>,
+    pub boot_ms: u64,
+    pub total_ms: u64,
+    pub log: PathBuf,
+}
+
+/// Kills and reaps QEMU on every path out of [`run`], panics included.
+struct QemuGuard(Child);
+
+impl Drop for QemuGuard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+enum Msg {
+    Console(String),
+    Agent(Event),
+    BadEvent(String),
+    Stderr(String),
+    EventsClosed,
+}
+
+/// How long QEMU gets to exit after the agent said it is done.
+const POWEROFF_WAIT: Duration = Duration::from_secs(5);
+/// How long to wait for the last events once QEMU has exited.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+
+pub fn run(
+    spec: &VmSpec,
+    quiet: bool,
+    log_path: &Path,
+    timeouts: Timeouts,
+    interrupted: &AtomicBool,
+    on_event: &mut dyn FnMut(VmEvent<'_>),
+) -> Result<VmRun> {
+    let _ = std::fs::remove_file(&spec.events_socket);
+    let listener = UnixListener::bind(&spec.events_socket)
+        .map_err(Error::io(format!("listening on {}", spec.events_socket.display())))?;
+    listener.set_nonblocking(true).map_err(Error::io("configuring the events socket"))?;
+    let log = Arc::new(Mutex::new(
+        File::create(log_path).map_err(Error::io(format!("creating {}", log_path.display())))?,
+    ));
+
+    let mut cmd = Command::new(&spec.qemu);
+    cmd.args(qemu_args(spec)).stderr(Stdio::piped());
+    match spec.console {
+        Console::Captured => cmd.stdin(Stdio::null()).stdout(Stdio::piped()),
+        Console::Interactive => cmd.stdin(Stdio::inherit()).stdout(Stdio::inherit()),
+    };
+    // SAFETY: prctl is async-signal-safe. If labctl itself is killed, the
+    // kernel kills QEMU too, so no VM outlives its harness.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    exec::announce(&cmd, quiet);
+    writeln!(log.lock().unwrap(), "> {}", exec::display(&cmd)).map_err(Error::io("writing the console log"))?;
+    let started = Instant::now();
+    let mut guard = QemuGuard(cmd.spawn().map_err(|e| exec::spawn_error(&cmd, e))?);
+
+    let (tx, rx) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Some(stdout) = guard.0.stdout.take() {
+        spawn_lines(stdout, tx.clone(), log.clone(), "", Msg::Console);
+    }
+    if let Some(stderr) = guard.0.stderr.take() {
+        spawn_lines(stderr, tx.clone(), log.clone(), "qemu: ", Msg::Stderr);
+    }
+    spawn_events(listener, tx, stop.clone());
+    let _stop_events = StopOnDrop(stop);
+
+    let mut events = Vec::new();
+    let mut booted: Option<u64> = None;
+    let mut saw_console = false;
+    let mut done_at: Option<Instant> = None;
+    let mut exited_at: Option<Instant> = None;
+    let mut events_closed = false;
+    let mut panic_line: Option<String> = None;
+    let mut qemu_errors = Vec::new();
+    let fail_log = log_path.to_path_buf();
+
+    loop {
+        match rx.recv_timeout(Duration::from_millis(10)) {
+            Ok(Msg::Console(line)) => {
+                saw_console = true;
+                if panic_line.is_none() && line.contains("Kernel panic") {
+                    panic_line = Some(line.trim().to_string());
+                }
+                on_event(VmEvent::Console(&line));
+            }
+            Ok(Msg::Stderr(line)) => qemu_errors.push(line),
+            Ok(Msg::BadEvent(line)) => {
+                let _ = writeln!(log.lock().unwrap(), "labctl: unreadable event: {line}");
+            }
+            Ok(Msg::Agent(ev)) => {
+                if matches!(ev, Event::Hello { .. }) && booted.is_none() {
+                    let boot_ms = started.elapsed().as_millis() as u64;
+                    booted = Some(boot_ms);
+                    on_event(VmEvent::Booted { boot_ms });
+                }
+                if matches!(ev, Event::Done) {
+                    done_at = Some(Instant::now());
+                }
+                on_event(VmEvent::Agent(&ev));
+                events.push(ev);
+            }
+            Ok(Msg::EventsClosed) | Err(RecvTimeoutError::Disconnected) => events_closed = true,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if interrupted.load(Ordering::SeqCst) {
+            return Err(Error::Interrupted);
+        }
+        if exited_at.is_none() && matches!(guard.0.try_wait(), Ok(Some(_))) {
+            exited_at = Some(Instant::now());
+        }
+        let now = Instant::now();
+        if let Some(at) = exited_at {
+            // Let the reader threads hand over what QEMU wrote last.
+            if events_closed || now.duration_since(at) > DRAIN_WAIT {
+                break;
+            }
+            continue;
+        }
+        if done_at.is_some_and(|at| now.duration_since(at) > POWEROFF_WAIT) {
+            break; // The guest said it was done but did not power off.
+        }
+        let elapsed = now.duration_since(started);
+        if booted.is_none() && elapsed > timeouts.boot {
+            let message = if saw_console || spec.console == Console::Interactive {
+                format!("the kernel started but the agent did not report within {} s", timeouts.boot.as_secs_f64())
+            } else {
+                format!(
+                    "no output from the kernel within {} s ({} acceleration); the kernel or QEMU is stuck",
+                    timeouts.boot.as_secs_f64(),
+                    spec.accel.name()
+                )
+            };
+            return Err(Error::Boot { message, log: fail_log });
+        }
+        if elapsed > timeouts.total {
+            return Err(Error::VmTimeout { seconds: timeouts.total.as_secs_f64(), log: fail_log });
+        }
+    }
+    let total_ms = started.elapsed().as_millis() as u64;
+    drop(guard);
+    if done_at.is_some() {
+        return Ok(VmRun { events, boot_ms: booted.unwrap_or(0), total_ms, log: log_path.to_path_buf() });
+    }
+    if let Some(message) = panic_line {
+        return Err(Error::KernelPanic { message, log: fail_log });
+    }
+    if booted.is_none() {
+        let message = match qemu_errors.is_empty() {
+            false => format!("QEMU exited: {}", qemu_errors.join("\n  ")),
+            true if !saw_console => "QEMU exited without any output from the kernel: is the kernel image valid?".into(),
+            true => "the VM stopped before the agent started".into(),
+        };
+        return Err(Error::Boot { message, log: fail_log });
+    }
+    let message = if qemu_errors.is_empty() {
+        "the VM powered off without the agent finishing".to_string()
+    } else {
+        format!("QEMU: {}", qemu_errors.join("\n  "))
+    };
+    Err(Error::VmDied { message, log: fail_log })
+}
+
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Copies lines from `pipe` into the log (prefixed) and the channel.
+fn spawn_lines(
+    pipe: impl Read + Send + 'static,
+    tx: Sender<Msg>,
+    log: Arc<Mutex<File>>,
+    prefix: &'static str,
+    wrap: fn(String) -> Msg,
+) {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut buf = Vec::new();
+        while let Ok(n) = reader.read_until(b'\n', &mut buf) {
+            if n == 0 {
+                break;
+            }
+            let line = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
+            buf.clear();
+            let _ = writeln!(log.lock().unwrap_or_else(|p| p.into_inner()), "{prefix}{line}");
+            if tx.send(wrap(line)).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Accepts QEMU's connection to the events socket and forwards each event.
+fn spawn_events(listener: UnixListener, tx: Sender<Msg>, stop: Arc<AtomicBool>) {
+    thread::spawn(move || {
+        let stream = loop {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
+                Err(_) => return,
+            }
+        };
+        let _ = stream.set_nonblocking(false);
+        // Bounded reads, so that the thread notices `stop` even if QEMU
+        // keeps the socket open.
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut reader = BufReader::new(stream);
+        let mut buf = Vec::new();
+        loop {
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) => break,
+                Ok(_) if buf.ends_with(b"\n") => {
+                    let line = String::from_utf8_lossy(&buf).into_owned();
+                    buf.clear();
+                    let msg = match Event::from_line(&line) {
+                        Ok(ev) => Msg::Agent(ev),
+                        Err(_) => Msg::BadEvent(line),
+                    };
+                    if tx.send(msg).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(Msg::EventsClosed);
+    });
+}

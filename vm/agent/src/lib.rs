@@ -1,0 +1,146 @@
+//! The protocol between `labctl` on the host and the agent that runs as
+//! `/init` inside the lab VM.
+//!
+//! The host writes a [`Plan`] into the initramfs at [`PLAN_PATH`]. The agent
+//! runs it and writes one JSON [`Event`] per line to [`EVENTS_TTY`], a serial
+//! port of its own: the console carries the kernel's log and is never parsed
+//! for results.
+
+use serde::{Deserialize, Serialize};
+
+/// Where the plan lives inside the initramfs.
+pub const PLAN_PATH: &str = "/workbook/plan.json";
+/// The second 8250 UART; QEMU connects it to a socket on the host.
+pub const EVENTS_TTY: &str = "/dev/ttyS1";
+/// Where lab binaries are placed inside the guest.
+pub const LAB_BIN_DIR: &str = "/lab/bin";
+
+/// What the agent does once the guest has booted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Kernel modules to load, in dependency order (paths inside the guest).
+    #[serde(default)]
+    pub modules: Vec<String>,
+    /// Steps, run in order.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// Stream each step's output as it is produced (for `labctl run`);
+    /// otherwise output is sent once, when the step ends.
+    #[serde(default)]
+    pub stream: bool,
+    /// Instead of steps, give the console an interactive root shell and
+    /// power off when it exits.
+    #[serde(default)]
+    pub shell: bool,
+    /// Files whose contents are sent back after the last step.
+    #[serde(default)]
+    pub collect: Vec<String>,
+}
+
+/// One command the agent runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub name: String,
+    /// Program and arguments; run directly, not through a shell.
+    pub run: Vec<String>,
+    /// Seconds before the step is killed and reported as timed out.
+    pub timeout_s: f64,
+    /// User and group ID to run as.
+    #[serde(default)]
+    pub uid: u32,
+    /// Started and left running while later steps run; stopped (SIGINT,
+    /// then SIGKILL after a grace period) once the foreground steps are done.
+    #[serde(default)]
+    pub background: bool,
+    /// For a background step: a regex the agent waits for on its stdout or
+    /// stderr before going on (bounded by `timeout_s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+}
+
+/// Which output stream a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepResult {
+    pub name: String,
+    /// Exit status when the process exited normally.
+    pub exit_code: Option<i32>,
+    /// Signal number when it was killed by a signal.
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    /// Set when the program could not be started at all.
+    pub spawn_error: Option<String>,
+    /// For a background step, whether its `ready` pattern was seen.
+    pub ready: Option<bool>,
+    pub duration_ms: u64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A line on the events channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The agent is up: the kernel booted and init ran.
+    Hello { kernel: String, uptime_ms: u64 },
+    /// Something in set-up went wrong (a mount, a module); not fatal.
+    Warning { message: String },
+    StepStart { name: String },
+    Output { step: String, stream: Stream, data: String },
+    StepEnd(StepResult),
+    File { path: String, data: Option<String>, error: Option<String> },
+    /// Everything ran; the agent powers off next.
+    Done,
+}
+
+impl Event {
+    pub fn to_line(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("events always serialise");
+        line.push('\n');
+        line
+    }
+
+    /// Parses one line of the channel; the 8250 driver may add a `\r`.
+    pub fn from_line(line: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(line.trim_end_matches(['\r', '\n']))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_a_line() {
+        let ev = Event::StepEnd(StepResult {
+            name: "census".into(),
+            exit_code: Some(0),
+            stdout: "a\nb".into(),
+            ..Default::default()
+        });
+        let line = ev.to_line();
+        assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
+        assert_eq!(Event::from_line(&format!("{}\r\n", line.trim_end())).unwrap(), ev);
+    }
+
+    #[test]
+    fn plan_defaults_are_empty_and_foreground() {
+        let plan: Plan = serde_json::from_str(
+            r#"{"steps":[{"name":"a","run":["/bin/true"],"timeout_s":1.0}]}"#,
+        )
+        .unwrap();
+        assert!(!plan.shell && !plan.stream && plan.modules.is_empty());
+        assert!(!plan.steps[0].background);
+        assert_eq!(plan.steps[0].uid, 0);
+    }
+}

@@ -1,0 +1,76 @@
+//! `/init` of the lab VM: mounts the kernel's filesystems, runs the plan the
+//! host put in the initramfs, reports on its own serial port, powers off.
+//!
+//! As PID 1 it must never exit or panic: whatever happens, it reports and
+//! powers the machine off, so the host sees a prompt end, not a hang.
+
+mod runner;
+mod setup;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use workbook_agent::{EVENTS_TTY, Event, PLAN_PATH, Plan};
+
+/// The events channel, shared by the threads that read step output.
+#[derive(Clone)]
+pub struct Events(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Events {
+    pub fn send(&self, ev: &Event) {
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // A failed write has nowhere to be reported; the host notices the
+        // missing events and says so.
+        let _ = w.write_all(ev.to_line().as_bytes());
+        let _ = w.flush();
+    }
+}
+
+fn main() {
+    setup::mount_filesystems();
+    let events = match setup::open_events(EVENTS_TTY) {
+        Ok(f) => Events(Arc::new(Mutex::new(Box::new(f)))),
+        Err(e) => {
+            // Without the channel the host can only read the console.
+            eprintln!("workbook-agent: cannot open {EVENTS_TTY}: {e}");
+            Events(Arc::new(Mutex::new(Box::new(std::io::stderr()))))
+        }
+    };
+    for warning in setup::take_warnings() {
+        events.send(&Event::Warning { message: warning });
+    }
+    events.send(&Event::Hello { kernel: setup::kernel_release(), uptime_ms: setup::uptime_ms() });
+
+    let result = std::panic::catch_unwind(|| run(&events));
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(message)) => events.send(&Event::Warning { message }),
+        Err(_) => events.send(&Event::Warning { message: "the agent panicked".into() }),
+    }
+    events.send(&Event::Done);
+    setup::power_off();
+}
+
+fn run(events: &Events) -> Result<(), String> {
+    let text = std::fs::read_to_string(PLAN_PATH).map_err(|e| format!("cannot read {PLAN_PATH}: {e}"))?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|e| format!("bad plan {PLAN_PATH}: {e}"))?;
+    for module in &plan.modules {
+        if let Err(e) = setup::load_module(module) {
+            events.send(&Event::Warning { message: format!("loading module {module}: {e}") });
+        }
+    }
+    if plan.shell {
+        return runner::interactive_shell();
+    }
+    runner::run_steps(&plan, events);
+    for path in &plan.collect {
+        let (data, error) = match std::fs::read(path) {
+            Ok(bytes) => (Some(String::from_utf8_lossy(&bytes).into_owned()), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        events.send(&Event::File { path: path.clone(), data, error });
+    }
+    Ok(())
+}
+
+
