@@ -29,13 +29,14 @@ wanted() {
 }
 
 # capture NAME EXPECTED_STATUS LABCTL_ARGS...
+# (bookcheck reads these lines: a page may only include generated/NAME.txt
+# when a `capture NAME` line here produces it.)
 # Runs `labctl LABCTL_ARGS...`, writes its combined stdout and stderr to
 # generated/NAME.txt, and fails if the exit status is not the expected one,
 # so that a broken command never silently turns into a broken page.
 capture() {
     local name=$1 expected=$2
     shift 2
-    printf '%s\t%s\tlabctl %s\n' "$name.txt" "$expected" "$*" >>"$out/.manifest.new"
     wanted "$name" || return 0
     local tmp status=0
     tmp=$(mktemp)
@@ -52,18 +53,9 @@ capture() {
     rm -f "$tmp"
 }
 
-rm -f "$out/.manifest.new"
-
 # Chapter 1: the kernel the VM runs, and a syscall census of echo.
 capture uname-r 0 run -- uname -r
 capture strace-c-echo 0 run -- strace -c /usr/bin/echo hello
 capture strace-c-busybox-echo 0 run -- strace -c /bin/echo hello
 
-# The manifest records which command produced which file, for reviewers and
-# for bookcheck's test that every generated file has a producer.
-{
-    printf '# file\texpected-exit\tcommand (written by book/outputs.sh; do not edit)\n'
-    sort "$out/.manifest.new"
-} >"$out/MANIFEST.tsv"
-rm -f "$out/.manifest.new"
 echo "book outputs written to $out" >&2
