@@ -1,0 +1,108 @@
+//! A BPF hash map from u32 keys to u64 values, driven by raw bpf() calls.
+//!
+//! Every method is one system call: fill in the command's `bpf_attr`
+//! member, point it at our key and value, and let the kernel do the rest.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use crate::sys::{self, Cmd, ElemAttr, MapCreateAttr};
+
+/// A hash map that lives in the kernel; we hold a file descriptor to it.
+/// Closing the last descriptor frees the map unless it is pinned.
+#[derive(Debug)]
+pub struct CountMap {
+    fd: OwnedFd,
+}
+
+impl CountMap {
+    /// BPF_MAP_CREATE: a hash map named `name` with room for `max_entries`.
+    pub fn create(name: &str, max_entries: u32) -> io::Result<Self> {
+        let mut attr = MapCreateAttr {
+            map_type: sys::BPF_MAP_TYPE_HASH,
+            key_size: size_of::<u32>() as u32,
+            value_size: size_of::<u64>() as u32,
+            max_entries,
+            ..Default::default()
+        };
+        // The kernel keeps 15 bytes and a NUL; bpftool shows the name.
+        let len = name.len().min(attr.map_name.len() - 1);
+        attr.map_name[..len].copy_from_slice(&name.as_bytes()[..len]);
+        let fd = sys::bpf(Cmd::MapCreate, &mut attr)?;
+        // SAFETY: BPF_MAP_CREATE returned a new descriptor that nothing
+        // else owns.
+        Ok(Self {
+            fd: unsafe { OwnedFd::from_raw_fd(fd as i32) },
+        })
+    }
+
+    /// The map's attr for an element command on `key`.
+    fn elem(&self, key: &u32) -> ElemAttr {
+        ElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: sys::addr(key),
+            ..Default::default()
+        }
+    }
+
+    /// BPF_MAP_UPDATE_ELEM: stores `value` at `key`. `flags` says whether
+    /// the key must be new (BPF_NOEXIST), must exist (BPF_EXIST), or either
+    /// (BPF_ANY).
+    pub fn update(&self, key: u32, value: u64, flags: u64) -> io::Result<()> {
+        let mut attr = self.elem(&key);
+        attr.value_or_next_key = sys::addr(&value);
+        attr.flags = flags;
+        sys::bpf(Cmd::MapUpdateElem, &mut attr).map(drop)
+    }
+
+    // ANCHOR: todo
+    // TODO: the four methods below are yours. Each is one bpf() call, built
+    // like `update` above: fill in the command's attr and call `sys::bpf`.
+    //   - lookup: BPF_MAP_LOOKUP_ELEM. Point `value_or_next_key` at a local
+    //     u64 (`sys::addr_mut`) for the kernel to copy the value into. A
+    //     missing key is not an error here: ENOENT means Ok(None).
+    //   - delete: BPF_MAP_DELETE_ELEM needs only the key.
+    //   - next_key: BPF_MAP_GET_NEXT_KEY. The key is NULL (0) for the first
+    //     key; the kernel writes the next key where `value_or_next_key`
+    //     points. ENOENT means there is no next key: Ok(None).
+    //   - pin: BPF_OBJ_PIN with a `sys::ObjAttr`. The kernel wants a
+    //     NUL-terminated path: make a `std::ffi::CString` from
+    //     `path.as_os_str().as_bytes()` (std::os::unix::ffi::OsStrExt) and
+    //     keep it alive across the call.
+
+    /// BPF_MAP_LOOKUP_ELEM: the value at `key`, or None when there is none.
+    pub fn lookup(&self, key: u32) -> io::Result<Option<u64>> {
+        let _ = key;
+        Err(not_written("lookup"))
+    }
+
+    /// BPF_MAP_DELETE_ELEM: removes `key`; ENOENT when it was not there.
+    pub fn delete(&self, key: u32) -> io::Result<()> {
+        let _ = key;
+        Err(not_written("delete"))
+    }
+
+    /// BPF_MAP_GET_NEXT_KEY: the key after `key` in the map's own order, the
+    /// first key when `key` is None, and None after the last key.
+    pub fn next_key(&self, key: Option<u32>) -> io::Result<Option<u32>> {
+        let _ = key;
+        Err(not_written("next_key"))
+    }
+
+    /// BPF_OBJ_PIN: gives the map a name in a bpf filesystem, so that it
+    /// outlives this process.
+    pub fn pin(&self, path: &Path) -> io::Result<()> {
+        let _ = path;
+        Err(not_written("pin"))
+    }
+    // ANCHOR_END: todo
+}
+
+/// The error a method returns until it is written.
+fn not_written(method: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("CountMap::{method} is not written yet (TODO in src/map.rs)"),
+    )
+}
