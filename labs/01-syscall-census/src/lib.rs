@@ -2,6 +2,7 @@
 //! call entry and exit; the census counts what it saw.
 
 mod census;
+mod child;
 mod tracer;
 
 use std::path::{Path, PathBuf};
