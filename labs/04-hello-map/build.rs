@@ -6,15 +6,12 @@ use libbpf_cargo::SkeletonBuilder;
 const SRC: &str = "src/bpf/hello_map.bpf.c";
 
 fn main() {
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("hello_map.skel.rs");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("hello_map.skel.rs");
     // vmlinux.h is committed once, generated from the pinned kernel's BTF.
     let vmlinux = env::var("WORKBOOK_VMLINUX_DIR").unwrap_or_else(|_| "../../vm/include".into());
     SkeletonBuilder::new()
         .source(SRC)
-        // bpf_tracing.h picks the registers that hold syscall arguments by
-        // target architecture; the guest is x86-64.
-        .clang_args(["-I", &vmlinux, "-D__TARGET_ARCH_x86"])
+        .clang_args(["-I", &vmlinux])
         .build_and_generate(&out)
         .expect("compiling the BPF program failed: see clang's messages above");
     println!("cargo:rerun-if-changed={SRC}");

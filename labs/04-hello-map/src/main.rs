@@ -29,14 +29,9 @@ fn main() -> anyhow::Result<()> {
         .context("failed to install the Ctrl-C handler")?;
 
     let mut storage = MaybeUninit::uninit();
-    let open = hello_map::HelloMapSkelBuilder::default()
-        .open(&mut storage)
-        .context("failed to open the BPF object")?;
-    let mut skel = open
-        .load()
-        .context("failed to load the BPF program (is this running as root?)")?;
-    skel.attach()
-        .context("failed to attach the kprobe on execve")?;
+    let open = hello_map::HelloMapSkelBuilder::default().open(&mut storage).context("failed to open the BPF object")?;
+    let mut skel = open.load().context("failed to load the BPF program (is this running as root?)")?;
+    skel.attach().context("failed to attach the kprobe on execve")?;
     eprintln!("Attached. Counting execve calls per user ID; press Ctrl-C to stop.");
 
     let mut shown = BTreeMap::new();
@@ -73,9 +68,6 @@ fn read_counts(map: &impl MapCore) -> anyhow::Result<BTreeMap<u32, u64>> {
 
 /// One line: `uid 0: 3  uid 1000: 4`.
 fn render(counts: &BTreeMap<u32, u64>) -> String {
-    let cells: Vec<String> = counts
-        .iter()
-        .map(|(uid, calls)| format!("uid {uid}: {calls}"))
-        .collect();
+    let cells: Vec<String> = counts.iter().map(|(uid, calls)| format!("uid {uid}: {calls}")).collect();
     cells.join("  ")
 }

@@ -29,14 +29,9 @@ fn main() -> anyhow::Result<()> {
         .context("failed to install the Ctrl-C handler")?;
 
     let mut storage = MaybeUninit::uninit();
-    let open = hello_map::HelloMapSkelBuilder::default()
-        .open(&mut storage)
-        .context("failed to open the BPF object")?;
-    let mut skel = open
-        .load()
-        .context("failed to load the BPF program (is this running as root?)")?;
-    skel.attach()
-        .context("failed to attach the kprobe on execve")?;
+    let open = hello_map::HelloMapSkelBuilder::default().open(&mut storage).context("failed to open the BPF object")?;
+    let mut skel = open.load().context("failed to load the BPF program (is this running as root?)")?;
+    skel.attach().context("failed to attach the kprobe on execve")?;
     eprintln!("Attached. Counting execve calls per user ID; press Ctrl-C to stop.");
 
     let mut shown = BTreeMap::new();
@@ -64,21 +59,13 @@ fn read_counts(map: &impl MapCore) -> anyhow::Result<BTreeMap<u32, u64>> {
     let mut counts = BTreeMap::new();
     for key in map.keys() {
         // A key read a moment ago may be gone now: skip it.
-        let Some(value) = map
-            .lookup(&key, MapFlags::ANY)
-            .context("reading counter_table")?
-        else {
+        let Some(value) = map.lookup(&key, MapFlags::ANY).context("reading counter_table")? else {
             continue;
         };
         // The kernel stores the C types' bytes as they are, in the
         // machine's own byte order.
         let uid = u32::from_ne_bytes(key.as_slice().try_into().context("a key is not a u32")?);
-        let calls = u64::from_ne_bytes(
-            value
-                .as_slice()
-                .try_into()
-                .context("a value is not a u64")?,
-        );
+        let calls = u64::from_ne_bytes(value.as_slice().try_into().context("a value is not a u64")?);
         counts.insert(uid, calls);
     }
     Ok(counts)
@@ -88,9 +75,6 @@ fn read_counts(map: &impl MapCore) -> anyhow::Result<BTreeMap<u32, u64>> {
 
 /// One line: `uid 0: 3  uid 1000: 4`.
 fn render(counts: &BTreeMap<u32, u64>) -> String {
-    let cells: Vec<String> = counts
-        .iter()
-        .map(|(uid, calls)| format!("uid {uid}: {calls}"))
-        .collect();
+    let cells: Vec<String> = counts.iter().map(|(uid, calls)| format!("uid {uid}: {calls}")).collect();
     cells.join("  ")
 }

@@ -2,6 +2,7 @@
 //! [`REGISTRY`] by name, the name a `lab.toml` gives as `check = "…"`.
 
 mod bpf_map;
+mod exec_events;
 mod strace_bpf;
 mod strace_table;
 
@@ -19,7 +20,7 @@ pub struct NamedCheck {
 }
 
 /// Every named check. Add a line here for a new one.
-pub const REGISTRY: &[NamedCheck] = &[strace_table::CHECK, bpf_map::CHECK, strace_bpf::CHECK];
+pub const REGISTRY: &[NamedCheck] = &[strace_table::CHECK, bpf_map::CHECK, strace_bpf::CHECK, exec_events::CHECK];
 
 /// The registered names, for error messages.
 pub fn names() -> Vec<&'static str> {

@@ -1,0 +1,197 @@
+//! `exec_events`: a step started commands and printed their process IDs,
+//! one per line; the events step must show each of them, with its PID and
+//! the program's path on one line.
+//!
+//! ```toml
+//! check = "exec_events"
+//! args = { events = "hello-buffer", started = "burst", command = "/bin/true", count = 200 }
+//! # optional: uid = 1000 (the line must also show that user ID)
+//! ```
+//!
+//! The `started` step is a shell that knows the PIDs without asking the
+//! student's program: `echo $$; exec CMD` (the PID survives the execve) or
+//! `CMD & echo $!`. Lines of its stdout that are not a number are ignored;
+//! `count` says how many PIDs it must print, so that a step that printed
+//! nothing cannot pass. An event line matches when its whitespace-separated
+//! words include the PID and the command's path (or its last component).
+
+use std::collections::HashSet;
+
+use super::args::{only, step_arg, string_arg};
+use super::{NamedCheck, Observations, Outcome, Status};
+use crate::checks::{ending, excerpt, step};
+
+pub const CHECK: NamedCheck = NamedCheck { name: "exec_events", validate, evaluate };
+
+const KEYS: &[&str] = &["events", "started", "command", "count", "uid"];
+
+/// How many missing PIDs a failure lists.
+const SHOWN: usize = 8;
+
+fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
+    only(args, KEYS)?;
+    step_arg(args, "events", steps)?;
+    step_arg(args, "started", steps)?;
+    if string_arg(args, "command")?.trim().is_empty() {
+        return Err("command must name the program the step starts".into());
+    }
+    count(args)?;
+    uid(args)?;
+    Ok(())
+}
+
+fn count(args: &toml::Table) -> Result<usize, String> {
+    match args.get("count") {
+        Some(toml::Value::Integer(n)) if *n > 0 => Ok(*n as usize),
+        Some(other) => Err(format!("count must be a positive integer, not {other}")),
+        None => Err("count is required: how many PIDs the started step prints".into()),
+    }
+}
+
+fn uid(args: &toml::Table) -> Result<Option<u32>, String> {
+    match args.get("uid") {
+        None => Ok(None),
+        Some(toml::Value::Integer(n)) => u32::try_from(*n).map(Some).map_err(|_| format!("uid = {n} is not a user ID")),
+        Some(other) => Err(format!("uid must be an integer, not {other}")),
+    }
+}
+
+/// The PIDs a step printed, one per line.
+pub fn pids(stdout: &str) -> Vec<u32> {
+    stdout.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// What the events show about one started process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// A line with the PID, the command and (if asked) the user ID.
+    Yes,
+    /// Lines with the PID, none of them right; the first one.
+    Wrong(String),
+    No,
+}
+
+/// Looks for `pid` running `command` (as `uid`) in the event lines.
+pub fn seen(events: &[Vec<&str>], pid: u32, command: &str, uid: Option<u32>) -> Seen {
+    let pid = pid.to_string();
+    let base = command.rsplit('/').next().unwrap_or(command);
+    let uid = uid.map(|u| u.to_string());
+    let mut wrong = None;
+    for words in events.iter().filter(|w| w.contains(&pid.as_str())) {
+        let names_it = words.iter().any(|w| *w == command || *w == base);
+        let right_user = uid.as_ref().is_none_or(|u| words.contains(&u.as_str()));
+        if names_it && right_user {
+            return Seen::Yes;
+        }
+        wrong.get_or_insert_with(|| words.join(" "));
+    }
+    wrong.map_or(Seen::No, Seen::Wrong)
+}
+
+fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
+    let bad = |m: String| (Status::Bad, m);
+    let events_name = string_arg(args, "events").map_err(bad)?;
+    let started_name = string_arg(args, "started").map_err(bad)?;
+    let command = string_arg(args, "command").map_err(bad)?;
+    let want = count(args).map_err(bad)?;
+    let uid = uid(args).map_err(bad)?;
+
+    let started = step(obs, started_name)?;
+    if started.exit_code != Some(0) || started.timed_out {
+        return Err(bad(format!(
+            "`{started_name}`, which starts {command}, {}: it cannot say which processes to look for\n{}",
+            ending(started),
+            excerpt(&started.stderr, 4)
+        )));
+    }
+    let pids = pids(&started.stdout);
+    if pids.len() != want {
+        return Err(bad(format!(
+            "`{started_name}` printed {} PIDs, expected {want}\n{}",
+            pids.len(),
+            excerpt(&started.stdout, 4)
+        )));
+    }
+
+    let events = step(obs, events_name)?;
+    let lines: Vec<Vec<&str>> = events.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    let mut missing = Vec::new();
+    let mut wrong = Vec::new();
+    for pid in &pids {
+        match seen(&lines, *pid, command, uid) {
+            Seen::Yes => {}
+            Seen::Wrong(line) => wrong.push(format!("{pid}: {line}")),
+            Seen::No => missing.push(pid.to_string()),
+        }
+    }
+    let as_user = uid.map(|u| format!(" as user {u}")).unwrap_or_default();
+    if missing.is_empty() && wrong.is_empty() {
+        return Ok(format!("`{events_name}` shows all {want} {command} processes{as_user}, each with its PID"));
+    }
+    let mut detail = format!(
+        "`{events_name}` shows {} of the {want} {command} processes{as_user} that `{started_name}` started",
+        want - missing.len() - wrong.len()
+    );
+    if !missing.is_empty() {
+        let more = if missing.len() > SHOWN { ", …" } else { "" };
+        let shown: Vec<&str> = missing.iter().take(SHOWN).map(String::as_str).collect();
+        detail.push_str(&format!(
+            "\n    no event line at all for {} of them, PIDs {}{more}",
+            missing.len(),
+            shown.join(", ")
+        ));
+    }
+    for line in wrong.iter().take(SHOWN) {
+        detail.push_str(&format!("\n    a line with the PID, but not {command}{as_user}: {line}"));
+    }
+    detail.push_str(&format!(
+        "\n  the stdout of `{events_name}` ({} lines) ended with:\n{}",
+        lines.len(),
+        excerpt(&events.stdout, 4)
+    ));
+    Err(bad(detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<Vec<&str>> {
+        text.lines().map(|l| l.split_whitespace().collect()).collect()
+    }
+
+    const EVENTS: &str = "    PID   UID COMMAND          PATH                     MESSAGE
+    301     0 sh               /bin/true                Hello World
+    302  1000 sh               /bin/hostname            Hello World
+    303     0 sh               /bin/uname               Hello World
+";
+
+    #[test]
+    fn pids_are_the_numeric_lines() {
+        assert_eq!(pids("301\n6.1.0-56-cloud-amd64\n 302 \n"), vec![301, 302]);
+        assert!(pids("").is_empty());
+    }
+
+    #[test]
+    fn a_process_is_seen_by_pid_and_path() {
+        let events = words(EVENTS);
+        assert_eq!(seen(&events, 301, "/bin/true", None), Seen::Yes);
+        assert_eq!(seen(&words("301 0 true"), 301, "/bin/true", None), Seen::Yes);
+        assert_eq!(seen(&events, 302, "/bin/hostname", Some(1000)), Seen::Yes);
+        assert_eq!(seen(&events, 304, "/bin/true", None), Seen::No);
+        assert!(matches!(seen(&events, 303, "/bin/true", None), Seen::Wrong(l) if l.contains("uname")));
+        assert!(matches!(seen(&events, 301, "/bin/true", Some(1000)), Seen::Wrong(_)));
+    }
+
+    #[test]
+    fn arguments_are_validated() {
+        let steps = HashSet::from(["events", "burst"]);
+        let args = |t: &str| -> toml::Table { toml::from_str(t).unwrap() };
+        let good = "events = \"events\"\nstarted = \"burst\"\ncommand = \"/bin/true\"\ncount = 200";
+        assert!(validate(&args(good), &steps).is_ok());
+        assert!(validate(&args(&format!("{good}\nuid = 1000")), &steps).is_ok());
+        assert!(validate(&args(&good.replace("200", "0")), &steps).unwrap_err().contains("count"));
+        assert!(validate(&args(&good.replace("\"burst\"", "\"nope\"")), &steps).is_err());
+        assert!(validate(&args(&format!("{good}\nuids = 1")), &steps).unwrap_err().contains("uids"));
+    }
+}
