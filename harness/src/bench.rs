@@ -46,7 +46,10 @@ pub fn bench(labs: &[u32], runs: usize, options: &Options) -> Result<ExitCode> {
     let (sink, _rx) = mpsc::channel();
     let env = engine::prepare(&ws, &opts, &sink)?;
     println!("labctl bench: {runs} runs per lab, kernel {}, {} acceleration", env.kernel.name, env.accel.name());
-    println!("{:<5} {:>8} {:>8} {:>8} {:>8} {:>10}   (median ms, boot-to-verdict)", "lab", "image", "boot", "run", "check", "total");
+    println!(
+        "{:<5} {:>8} {:>8} {:>8} {:>8} {:>10}   (median ms, boot-to-verdict)",
+        "lab", "image", "boot", "run", "check", "total"
+    );
     for &number in labs {
         let lab = ws.lab(number)?;
         // Built once up front: the benchmark times what follows a build.
@@ -60,7 +63,15 @@ pub fn bench(labs: &[u32], runs: usize, options: &Options) -> Result<ExitCode> {
             phases.push(report.phases);
         }
         let (m, total) = median_phases(&phases);
-        println!("{:<5} {:>8} {:>8} {:>8} {:>8} {:>10}", format!("{number:02}"), m.image_ms, m.boot_ms, m.run_ms, m.check_ms, total);
+        println!(
+            "{:<5} {:>8} {:>8} {:>8} {:>8} {:>10}",
+            format!("{number:02}"),
+            m.image_ms,
+            m.boot_ms,
+            m.run_ms,
+            m.check_ms,
+            total
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

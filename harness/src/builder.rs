@@ -57,7 +57,15 @@ fn cargo(ws: &Workspace) -> Command {
 /// Builds the guest agent and returns its path.
 pub fn build_agent(ws: &Workspace, quiet: bool) -> Result<PathBuf> {
     let mut cmd = cargo(ws);
-    cmd.args(["build", "--quiet", "-p", AGENT_PACKAGE, "--bin", AGENT_PACKAGE, "--message-format=json-render-diagnostics"]);
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        AGENT_PACKAGE,
+        "--bin",
+        AGENT_PACKAGE,
+        "--message-format=json-render-diagnostics",
+    ]);
     match run_cargo(&mut cmd, quiet)? {
         (Some(mut bins), _) if !bins.is_empty() => Ok(bins.remove(0)),
         (_, output) => Err(Error::Command {
@@ -149,11 +157,16 @@ pub fn prepare_overlay(ws: &Workspace, lab: &Lab) -> Result<PathBuf> {
     let mut wanted = BTreeSet::new();
     for (base, is_solution) in [(&lab.dir, false), (&lab.solution_dir, true)] {
         for rel in files_under(base)? {
-            let mut text = fs::read(base.join(&rel)).map_err(Error::io(format!("reading {}", base.join(&rel).display())))?;
+            let mut text =
+                fs::read(base.join(&rel)).map_err(Error::io(format!("reading {}", base.join(&rel).display())))?;
             if rel == Path::new("Cargo.toml") {
                 let manifest_dir = if is_solution { &lab.solution_dir } else { &lab.dir };
-                text = absolutize_paths(&String::from_utf8_lossy(&text), manifest_dir, &["dependencies", "build-dependencies", "dev-dependencies"])?
-                    .into_bytes();
+                text = absolutize_paths(
+                    &String::from_utf8_lossy(&text),
+                    manifest_dir,
+                    &["dependencies", "build-dependencies", "dev-dependencies"],
+                )?
+                .into_bytes();
             }
             write_if_changed(&dest.join(&rel), &text)?;
             wanted.insert(rel);
@@ -164,7 +177,8 @@ pub fn prepare_overlay(ws: &Workspace, lab: &Lab) -> Result<PathBuf> {
             let _ = fs::remove_file(dest.join(rel));
         }
     }
-    let ws_manifest = fs::read_to_string(ws.root.join("Cargo.toml")).map_err(Error::io("reading the workspace Cargo.toml"))?;
+    let ws_manifest =
+        fs::read_to_string(ws.root.join("Cargo.toml")).map_err(Error::io("reading the workspace Cargo.toml"))?;
     write_if_changed(&root.join("Cargo.toml"), overlay_workspace(&ws_manifest, &ws.root)?.as_bytes())?;
     if let Ok(lock) = fs::read(ws.root.join("Cargo.lock")) {
         // Only when the real lock changed: cargo trims the copy to what the

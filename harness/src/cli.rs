@@ -12,7 +12,7 @@ use workbook_agent::{Plan, Step, Stream};
 
 use crate::accel::AccelChoice;
 use crate::builder::Variant;
-use crate::engine::{self, EngineEvent, Env, LabReport, Options};
+use crate::engine::{self, EngineEvent, Env, LabReport, Options, RunRequest};
 use crate::error::{Error, Result};
 use crate::manifest::Lab;
 use crate::qemu::Console;
@@ -192,12 +192,20 @@ fn exit_for(reports: &[LabReport]) -> ExitCode {
     if reports.iter().all(|r| r.passed) { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
-fn lab(number: u32, variant: Variant, console: bool, json: Option<PathBuf>, junit: Option<PathBuf>, vm: &VmArgs) -> Result<ExitCode> {
+fn lab(
+    number: u32,
+    variant: Variant,
+    console: bool,
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    vm: &VmArgs,
+) -> Result<ExitCode> {
     let ws = Workspace::discover()?;
     let lab = ws.lab(number)?;
     let opts = options(vm);
     let term = Terminal::start(TerminalOptions { console, progress: !opts.quiet });
-    let result = engine::prepare(&ws, &opts, &term.sink).and_then(|env| engine::run_lab(&env, &lab, variant, &term.sink));
+    let result =
+        engine::prepare(&ws, &opts, &term.sink).and_then(|env| engine::run_lab(&env, &lab, variant, &term.sink));
     term.finish();
     let report = result?;
     let reports = [report];
@@ -270,7 +278,12 @@ fn grade(json: Option<PathBuf>, junit: Option<PathBuf>, vm: &VmArgs) -> Result<E
     let summary = report::summary_markdown(&reports);
     report::write_file(&dir.join("summary.md"), summary.as_bytes())?;
     println!("\n{summary}");
-    println!("Reports: {}  {}  {}", ws.relative(&json).display(), ws.relative(&junit).display(), ws.relative(&dir.join("summary.md")).display());
+    println!(
+        "Reports: {}  {}  {}",
+        ws.relative(&json).display(),
+        ws.relative(&junit).display(),
+        ws.relative(&dir.join("summary.md")).display()
+    );
     if harness_error {
         return Ok(ExitCode::from(2));
     }
@@ -351,12 +364,25 @@ pub fn run_plan(command: &[String], timeout: f64) -> (Plan, Vec<PathBuf>) {
     let mut argv = command.to_vec();
     let mut binaries = Vec::new();
     let host = PathBuf::from(&argv[0]);
-    if argv[0].contains('/') && host.is_file() && !argv[0].starts_with("/bin/") && !argv[0].starts_with("/usr/") && !argv[0].starts_with("/sbin/") {
+    if argv[0].contains('/')
+        && host.is_file()
+        && !argv[0].starts_with("/bin/")
+        && !argv[0].starts_with("/usr/")
+        && !argv[0].starts_with("/sbin/")
+    {
         let name = host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         argv[0] = format!("{}/{name}", workbook_agent::LAB_BIN_DIR);
         binaries.push(host);
     }
-    let step = Step { name: "run".into(), run: argv, timeout_s: timeout, uid: 0, background: false, ready: None, env: Vec::new() };
+    let step = Step {
+        name: "run".into(),
+        run: argv,
+        timeout_s: timeout,
+        uid: 0,
+        background: false,
+        ready: None,
+        env: Vec::new(),
+    };
     (Plan { steps: vec![step], stream: true, ..Plan::default() }, binaries)
 }
 
@@ -387,9 +413,16 @@ fn run(command: &[String], timeout: f64, vm: &VmArgs) -> Result<ExitCode> {
         }
     });
     let (plan, binaries) = run_plan(command, timeout);
-    let result = engine::prepare(&ws, &opts, &tx).and_then(|env| {
-        env.run_plan(&plan, &binaries, &[], Console::Captured, Duration::from_secs_f64(timeout + 5.0), "run", &tx)
-    });
+    let name = format!("run.{}", std::process::id());
+    let req = RunRequest {
+        plan: &plan,
+        binaries: &binaries,
+        modules: &[],
+        console: Console::Captured,
+        total: Duration::from_secs_f64(timeout + 5.0),
+        name: &name,
+    };
+    let result = engine::prepare(&ws, &opts, &tx).and_then(|env| env.run_plan(&req, &tx));
     drop(tx);
     let _ = printer.join();
     let (vm_run, _) = result?;
@@ -428,7 +461,15 @@ fn shell(vm: &VmArgs) -> Result<ExitCode> {
     eprintln!("Booting kernel {} ({}); type `exit` to power off.", env.kernel.name, env.accel.name());
     let plan = Plan { shell: true, ..Plan::default() };
     // A day: the shell ends when the user says so.
-    let result = env.run_plan(&plan, &[], &[], Console::Interactive, Duration::from_secs(86_400), "shell", &tx);
+    let req = RunRequest {
+        plan: &plan,
+        binaries: &[],
+        modules: &[],
+        console: Console::Interactive,
+        total: Duration::from_secs(86_400),
+        name: "shell",
+    };
+    let result = env.run_plan(&req, &tx);
     drop(tx);
     let _ = warnings.join();
     result?;
@@ -455,7 +496,8 @@ fn kernels(fetch: bool) -> Result<ExitCode> {
     let ws = Workspace::discover()?;
     let matrix = ws.kernels()?;
     for spec in &matrix.kernels {
-        let path = crate::kernels::kernel_dir(&ws.cache_dir(), spec).join("boot").join(format!("vmlinuz-{}", spec.release));
+        let path =
+            crate::kernels::kernel_dir(&ws.cache_dir(), spec).join("boot").join(format!("vmlinuz-{}", spec.release));
         if fetch {
             crate::kernels::fetch(spec, &ws.cache_dir(), false)?;
         }
@@ -483,7 +525,14 @@ fn list() -> Result<ExitCode> {
     let ws = Workspace::discover()?;
     for lab in ws.labs()? {
         let m = &lab.manifest;
-        println!("{:02}  ch{:<2} {:<7} {:<22} {}", m.number, m.chapter, format!("{:?}", m.kind).to_lowercase(), m.slug, m.title);
+        println!(
+            "{:02}  ch{:<2} {:<7} {:<22} {}",
+            m.number,
+            m.chapter,
+            format!("{:?}", m.kind).to_lowercase(),
+            m.slug,
+            m.title
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

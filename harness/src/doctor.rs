@@ -69,7 +69,11 @@ pub fn findings(ws: &Workspace) -> Vec<Finding> {
             .or_else(|| ["/usr/sbin", "/sbin"].iter().map(|d| Path::new(d).join(program)).find(|p| p.is_file()));
         out.push(match found {
             Some(p) => Finding { what: program.into(), ok: true, detail: format!("{} ({why})", p.display()) },
-            None => Finding { what: program.into(), ok: false, detail: format!("missing ({why}); install: {}", install_hint(program)) },
+            None => Finding {
+                what: program.into(),
+                ok: false,
+                detail: format!("missing ({why}); install: {}", install_hint(program)),
+            },
         });
     }
     for lib in ["libelf", "zlib"] {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use workbook_agent::{Event, LAB_BIN_DIR, PLAN_PATH, Plan, Step, StepResult, Stream};
 
+use crate::INTERRUPTED;
 use crate::accel::{self, AccelChoice};
 use crate::builder::{self, LabBuild, Variant};
 use crate::checks::{self, Observations, Status, Verdict};
@@ -21,7 +22,6 @@ use crate::manifest::{DEFAULT_STEP_TIMEOUT_S, Lab};
 use crate::qemu::{Accel, Console, VmSpec};
 use crate::vm::{self, Timeouts, VmEvent, VmRun};
 use crate::workspace::Workspace;
-use crate::INTERRUPTED;
 
 /// How labctl runs VMs.
 #[derive(Debug, Clone)]
@@ -36,7 +36,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { kernel: None, accel: AccelChoice::from_env().unwrap_or(AccelChoice::Auto), quiet: false, memory_mb: 512 }
+        Options {
+            kernel: None,
+            accel: AccelChoice::from_env().unwrap_or(AccelChoice::Auto),
+            quiet: false,
+            memory_mb: 512,
+        }
     }
 }
 
@@ -99,6 +104,21 @@ impl LabReport {
     }
 }
 
+/// One VM run: what to run, what to ship, how long it may take.
+#[derive(Debug, Clone, Copy)]
+pub struct RunRequest<'a> {
+    pub plan: &'a Plan,
+    /// Host files copied to /lab/bin (their shared libraries come along).
+    pub binaries: &'a [PathBuf],
+    /// Kernel modules to load, by name.
+    pub modules: &'a [String],
+    pub console: Console,
+    /// Bound on the run after boot.
+    pub total: Duration,
+    /// Names the console log: `target/labctl/runs/<name>.console.log`.
+    pub name: &'a str,
+}
+
 /// What every VM of one labctl invocation shares: the kernel, the base
 /// image and the accelerator, decided once.
 pub struct Env {
@@ -115,10 +135,8 @@ pub const QEMU: &str = "qemu-system-x86_64";
 /// Prepares the shared pieces: builds the agent, fetches the kernel, and
 /// decides between KVM and TCG.
 pub fn prepare(ws: &Workspace, options: &Options, sink: &Sink) -> Result<Env> {
-    let qemu = crate::doctor::find_in_path(QEMU).ok_or_else(|| Error::Missing {
-        what: QEMU.into(),
-        fix: crate::doctor::install_hint(QEMU),
-    })?;
+    let qemu = crate::doctor::find_in_path(QEMU)
+        .ok_or_else(|| Error::Missing { what: QEMU.into(), fix: crate::doctor::install_hint(QEMU) })?;
     let matrix = ws.kernels()?;
     let kernel = kernels::resolve(&matrix, &ws.cache_dir(), options.kernel.as_deref(), options.quiet)?;
     let agent = builder::build_agent(ws, options.quiet)?;
@@ -127,10 +145,20 @@ pub fn prepare(ws: &Workspace, options: &Options, sink: &Sink) -> Result<Env> {
     if options.accel != AccelChoice::Tcg {
         let probe = plan_archive(&Plan::default(), &[]);
         let initrd = image::build_initrd(&ws.cache_dir(), &env.base, &probe)?;
-        let spec = env.vm_spec(initrd, Console::Captured, &ws.runs_dir().join("probe.sock"));
+        let runs = ws.runs_dir();
+        std::fs::create_dir_all(&runs).map_err(Error::io(format!("creating {}", runs.display())))?;
+        let spec = env.vm_spec(initrd, Console::Captured, &runs.join(format!("probe.{}.sock", std::process::id())));
         env.accel = accel::decide(options.accel, &ws.cache_dir(), &spec, options.quiet)?;
     }
-    send(sink, EngineEvent::Note(format!("kernel {} ({}), {}", env.kernel.name, env.kernel.release.as_deref().unwrap_or("custom"), env.accel.name())));
+    send(
+        sink,
+        EngineEvent::Note(format!(
+            "kernel {} ({}), {}",
+            env.kernel.name,
+            env.kernel.release.as_deref().unwrap_or("custom"),
+            env.accel.name()
+        )),
+    );
     Ok(env)
 }
 
@@ -168,18 +196,9 @@ impl Env {
         }
     }
 
-    /// Builds the image for `plan` and runs it. `binaries` are host files
-    /// copied to /lab/bin (their shared libraries come along).
-    pub fn run_plan(
-        &self,
-        plan: &Plan,
-        binaries: &[PathBuf],
-        module_names: &[String],
-        console: Console,
-        total: Duration,
-        run_name: &str,
-        sink: &Sink,
-    ) -> Result<(VmRun, u64)> {
+    /// Builds the image for `req.plan` and runs it.
+    pub fn run_plan(&self, req: &RunRequest<'_>, sink: &Sink) -> Result<(VmRun, u64)> {
+        let RunRequest { plan, binaries, modules: module_names, console, total, name: run_name } = *req;
         let image_start = Instant::now();
         let cache = self.ws.cache_dir();
         let mut plan = plan.clone();
@@ -204,6 +223,7 @@ impl Env {
         extra.entries.retain(|path, e| e.source == image::Source::Dir || !self.base.entries.contains_key(path));
         let initrd = image::build_initrd(&cache, &self.base, &extra)?;
         let image_ms = image_start.elapsed().as_millis() as u64;
+        send(sink, EngineEvent::Phase { name: "image", ms: image_ms, detail: String::new() });
 
         let runs = self.ws.runs_dir();
         std::fs::create_dir_all(&runs).map_err(Error::io(format!("creating {}", runs.display())))?;
@@ -213,7 +233,14 @@ impl Env {
         let timeouts = Timeouts { boot: self.boot_timeout(), total: total + self.boot_timeout() };
         let result = vm::run(&spec, self.options.quiet, &log, timeouts, &INTERRUPTED, &mut |ev| match ev {
             VmEvent::Console(line) => send(sink, EngineEvent::Console(line.to_string())),
-            VmEvent::Booted { .. } => {}
+            VmEvent::Booted { boot_ms } => send(
+                sink,
+                EngineEvent::Phase {
+                    name: "boot",
+                    ms: boot_ms,
+                    detail: format!("{} ({})", self.kernel.name, self.accel.name()),
+                },
+            ),
             VmEvent::Agent(Event::Output { step, stream, data }) => {
                 send(sink, EngineEvent::Output { step: step.clone(), stream: *stream, data: data.clone() })
             }
@@ -343,7 +370,15 @@ pub fn run_lab(env: &Env, lab: &Lab, variant: Variant, sink: &Sink) -> Result<La
     let plan = lab_plan(lab);
     let run_name = format!("lab{:02}-{}", m.number, variant.name());
     let total = Duration::from_secs_f64(lab.timeout_s());
-    let (run, image_ms) = env.run_plan(&plan, &binaries, &m.modules, Console::Captured, total, &run_name, sink)?;
+    let req = RunRequest {
+        plan: &plan,
+        binaries: &binaries,
+        modules: &m.modules,
+        console: Console::Captured,
+        total,
+        name: &run_name,
+    };
+    let (run, image_ms) = env.run_plan(&req, sink)?;
     report.phases.image_ms = image_ms;
     report.phases.boot_ms = run.boot_ms;
     report.phases.run_ms = run.total_ms.saturating_sub(run.boot_ms);
@@ -355,8 +390,6 @@ pub fn run_lab(env: &Env, lab: &Lab, variant: Variant, sink: &Sink) -> Result<La
     }) {
         report.kernel = release;
     }
-    send(sink, EngineEvent::Phase { name: "image", ms: image_ms, detail: String::new() });
-    send(sink, EngineEvent::Phase { name: "boot", ms: run.boot_ms, detail: format!("{} ({})", report.kernel, env.accel.name()) });
     send(sink, EngineEvent::Phase { name: "run", ms: report.phases.run_ms, detail: String::new() });
 
     let check_start = Instant::now();

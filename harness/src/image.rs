@@ -50,9 +50,7 @@ impl Archive {
         // Parents first: the kernel does not create missing directories.
         let mut parent = Path::new(&key).parent();
         while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
-            self.entries
-                .entry(p.to_string_lossy().into_owned())
-                .or_insert(Entry { source: Source::Dir, mode: 0o755 });
+            self.entries.entry(p.to_string_lossy().into_owned()).or_insert(Entry { source: Source::Dir, mode: 0o755 });
             parent = p.parent();
         }
         self.entries.insert(key, entry);
@@ -115,8 +113,8 @@ impl Archive {
                 Source::Bytes(b) => (0o100000, b.clone()),
                 Source::Host(p) => (0o100000, fs::read(p).map_err(Error::io(format!("reading {}", p.display())))?),
             };
-            let size = u32::try_from(data.len())
-                .map_err(|_| Error::Usage(format!("{path} is too large for an initramfs")))?;
+            let size =
+                u32::try_from(data.len()).map_err(|_| Error::Usage(format!("{path} is too large for an initramfs")))?;
             let mut w = cpio::newc::Builder::new(path)
                 .ino(ino as u32 + 1)
                 .mode(kind | entry.mode)
@@ -219,10 +217,15 @@ pub struct Tool {
 pub const TOOLS: &[Tool] = &[
     Tool { guest: "/usr/bin/strace", candidates: &["/usr/bin/strace"], package: "strace" },
     Tool { guest: "/usr/sbin/bpftool", candidates: &["/usr/sbin/bpftool", "/sbin/bpftool"], package: "bpftool" },
-    Tool { guest: "/sbin/ip", candidates: &["/usr/bin/ip", "/bin/ip", "/sbin/ip", "/usr/sbin/ip"], package: "iproute2" },
+    Tool {
+        guest: "/sbin/ip",
+        candidates: &["/usr/bin/ip", "/bin/ip", "/sbin/ip", "/usr/sbin/ip"],
+        package: "iproute2",
+    },
 ];
 
-pub const BUSYBOX: Tool = Tool { guest: "/bin/busybox", candidates: &["/bin/busybox", "/usr/bin/busybox"], package: "busybox-static" };
+pub const BUSYBOX: Tool =
+    Tool { guest: "/bin/busybox", candidates: &["/bin/busybox", "/usr/bin/busybox"], package: "busybox-static" };
 
 pub fn find_tool(tool: &Tool) -> Result<PathBuf> {
     tool.candidates.iter().map(PathBuf::from).find(|p| p.is_file()).ok_or_else(|| Error::Missing {
@@ -430,7 +433,10 @@ mod tests {
         )
         .unwrap();
         let order = module_closure(dir.path(), &["cls_bpf".into(), "veth".into()]).unwrap();
-        assert_eq!(order, vec!["kernel/net/sched/sch_x.ko", "kernel/net/sched/cls_bpf.ko", "kernel/drivers/net/veth.ko"]);
+        assert_eq!(
+            order,
+            vec!["kernel/net/sched/sch_x.ko", "kernel/net/sched/cls_bpf.ko", "kernel/drivers/net/veth.ko"]
+        );
         let err = module_closure(dir.path(), &["nope".into()]).unwrap_err().to_string();
         assert!(err.contains("nope") && err.contains("modules.dep"), "{err}");
     }

@@ -59,7 +59,11 @@ impl Matrix {
         let text = fs::read_to_string(path).map_err(Error::io(format!("reading {}", path.display())))?;
         let m: Matrix = toml::from_str(&text).map_err(|e| Error::Kernel(format!("{}: {e}", path.display())))?;
         if !m.kernels.iter().any(|k| k.name == m.default) {
-            return Err(Error::Kernel(format!("{}: default {:?} is not one of the kernels", path.display(), m.default)));
+            return Err(Error::Kernel(format!(
+                "{}: default {:?} is not one of the kernels",
+                path.display(),
+                m.default
+            )));
         }
         Ok(m)
     }
@@ -235,9 +239,7 @@ pub fn debian_archive_uris(etc: &Path) -> Vec<String> {
     if let Ok(entries) = fs::read_dir(etc.join("sources.list.d")) {
         let mut more: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         more.sort();
-        files.extend(more.into_iter().filter(|p| {
-            p.extension().is_some_and(|x| x == "list" || x == "sources")
-        }));
+        files.extend(more.into_iter().filter(|p| p.extension().is_some_and(|x| x == "list" || x == "sources")));
     }
     let mut uris = BTreeSet::new();
     for file in files {
@@ -247,11 +249,17 @@ pub fn debian_archive_uris(etc: &Path) -> Vec<String> {
                 rest.split_whitespace().collect()
             } else if line.starts_with("deb ") {
                 // One-line style: deb [options] URI suite components
-                line.split_whitespace().skip(1).skip_while(|w| w.starts_with('[') || !w.contains("://")).take(1).collect()
+                line.split_whitespace()
+                    .skip(1)
+                    .skip_while(|w| w.starts_with('[') || !w.contains("://"))
+                    .take(1)
+                    .collect()
             } else {
                 Vec::new()
             };
-            uris.extend(candidates.into_iter().filter(|u| u.trim_end_matches('/').ends_with("/debian")).map(String::from));
+            uris.extend(
+                candidates.into_iter().filter(|u| u.trim_end_matches('/').ends_with("/debian")).map(String::from),
+            );
         }
     }
     uris.into_iter().collect()
@@ -265,7 +273,8 @@ mod tests {
     fn finds_debian_archive_uris_in_both_source_styles() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("sources.list.d")).unwrap();
-        fs::write(dir.path().join("sources.list"), "deb [arch=amd64] http://example.test/debian bookworm main\n").unwrap();
+        fs::write(dir.path().join("sources.list"), "deb [arch=amd64] http://example.test/debian bookworm main\n")
+            .unwrap();
         fs::write(
             dir.path().join("sources.list.d/debian.sources"),
             "Types: deb\nURIs: http://mirror.test/debian\nSuites: bookworm\n\nTypes: deb\nURIs: http://mirror.test/debian-security\n",

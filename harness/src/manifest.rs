@@ -201,12 +201,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
 /// Checks everything serde cannot: references between steps and checks,
 /// regexes, names, ranges. `dir_name` is the lab directory's name;
 /// `known_kernels` the names in the kernel matrix.
-pub fn validate(
-    path: &Path,
-    m: &Manifest,
-    dir_name: &str,
-    known_kernels: &[String],
-) -> Result<(), ManifestError> {
+pub fn validate(path: &Path, m: &Manifest, dir_name: &str, known_kernels: &[String]) -> Result<(), ManifestError> {
     let err = |field: &str, message: String| ManifestError {
         path: path.to_path_buf(),
         field: Some(field.to_string()),
@@ -220,10 +215,7 @@ pub fn validate(
         && !m.slug.starts_with('-')
         && !m.slug.ends_with('-');
     if !slug_ok {
-        return Err(err(
-            "slug",
-            format!("{:?} must be lowercase letters, digits and single dashes", m.slug),
-        ));
+        return Err(err("slug", format!("{:?} must be lowercase letters, digits and single dashes", m.slug)));
     }
     let expected_dir = format!("{:02}-{}", m.number, m.slug);
     if dir_name != expected_dir {
@@ -307,10 +299,7 @@ fn validate_check(c: &CheckSpec, steps: &HashSet<&str>) -> Result<(), (&'static 
         return Err(("name", "must not be empty".into()));
     }
     if c.hints.len() < 2 || c.hints.iter().any(|h| h.trim().is_empty()) {
-        return Err((
-            "hints",
-            "give at least two tiers of hints: a nudge first, then a more explicit one".into(),
-        ));
+        return Err(("hints", "give at least two tiers of hints: a nudge first, then a more explicit one".into()));
     }
     if let Some(s) = &c.step {
         if !steps.contains(s.as_str()) {
@@ -341,7 +330,10 @@ fn validate_check(c: &CheckSpec, steps: &HashSet<&str>) -> Result<(), (&'static 
     };
     for (field, present) in used {
         if *present && !allowed.contains(field) {
-            return Err((field, format!("does not apply to a check of kind {:?} (it takes: {})", c.kind, allowed.join(", "))));
+            return Err((
+                field,
+                format!("does not apply to a check of kind {:?} (it takes: {})", c.kind, allowed.join(", ")),
+            ));
         }
     }
     match c.kind {
@@ -426,10 +418,125 @@ pub fn load(root: &Path, dir: &Path, known_kernels: &[String]) -> Result<Lab, Ma
     let manifest = parse(&path, &text)?;
     let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     validate(&path, &manifest, &dir_name, known_kernels)?;
-    Ok(Lab {
-        solution_dir: root.join("solutions").join(&dir_name),
-        dir: dir.to_path_buf(),
-        path,
-        manifest,
-    })
+    Ok(Lab { solution_dir: root.join("solutions").join(&dir_name), dir: dir.to_path_buf(), path, manifest })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+number = 3
+slug = "hello-world"
+title = "Hello"
+chapter = 2
+kind = "ebpf"
+goal = "Say hello."
+
+[[steps]]
+name = "hello"
+run = ["/lab/bin/hello"]
+background = true
+ready = "Attached"
+
+[[steps]]
+name = "uname"
+run = ["/bin/uname"]
+
+[[checks]]
+name = "says hello"
+kind = "output"
+step = "hello"
+regex = ["Hello World.*uname"]
+hints = ["one", "two"]
+"#;
+
+    fn path() -> PathBuf {
+        PathBuf::from("labs/03-hello-world/lab.toml")
+    }
+
+    fn check(text: &str) -> Result<Manifest, ManifestError> {
+        let m = parse(&path(), text)?;
+        validate(&path(), &m, "03-hello-world", &["6.1".to_string()])?;
+        Ok(m)
+    }
+
+    fn error_of(text: &str) -> String {
+        check(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_manifest_parses_with_defaults() {
+        let m = check(GOOD).unwrap();
+        assert_eq!(m.kind, LabKind::Ebpf);
+        assert_eq!(m.steps[1].timeout_s, None);
+        assert_eq!(m.checks[0].points, 1);
+        assert_eq!(m.checks[0].stream, StreamSel::Stdout);
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_the_file() {
+        let err = error_of(&GOOD.replace("goal =", "gaol = \"x\"\ngoal ="));
+        assert!(err.starts_with("labs/03-hello-world/lab.toml:"), "{err}");
+        assert!(err.contains("gaol"), "{err}");
+    }
+
+    #[test]
+    fn a_check_on_a_missing_step_names_the_field_and_the_steps() {
+        let err = error_of(&GOOD.replace("step = \"hello\"", "step = \"helo\""));
+        assert!(err.contains("checks[0].step") && err.contains("\"helo\"") && err.contains("hello, uname"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_regex_is_reported_at_its_field() {
+        let err = error_of(&GOOD.replace("Hello World.*uname", "Hello ("));
+        assert!(err.contains("checks[0].regex") && err.contains("not a valid regex"), "{err}");
+    }
+
+    #[test]
+    fn fields_of_another_kind_are_refused() {
+        let err = error_of(&GOOD.replace("regex = [", "equals = 0\nregex = ["));
+        assert!(err.contains("checks[0].equals") && err.contains("does not apply"), "{err}");
+    }
+
+    #[test]
+    fn one_hint_is_not_enough() {
+        let err = error_of(&GOOD.replace("hints = [\"one\", \"two\"]", "hints = [\"one\"]"));
+        assert!(err.contains("checks[0].hints"), "{err}");
+    }
+
+    #[test]
+    fn the_directory_must_match_number_and_slug() {
+        let m = parse(&path(), GOOD).unwrap();
+        let err = validate(&path(), &m, "04-hello-world", &[]).unwrap_err().to_string();
+        assert!(err.contains("slug") && err.contains("\"03-hello-world\""), "{err}");
+    }
+
+    #[test]
+    fn ready_needs_a_background_step_and_kernels_must_be_known() {
+        let err = error_of(&GOOD.replace("background = true\n", ""));
+        assert!(err.contains("steps[0].ready"), "{err}");
+        let err = error_of(&GOOD.replace("kind = \"ebpf\"", "kind = \"ebpf\"\nkernels = [\"4.19\"]"));
+        assert!(err.contains("kernels[0]") && err.contains("6.1"), "{err}");
+    }
+
+    #[test]
+    fn named_checks_validate_their_arguments() {
+        let named = GOOD.replace(
+            "kind = \"output\"\nstep = \"hello\"\nregex = [\"Hello World.*uname\"]",
+            "kind = \"named\"\ncheck = \"strace_table\"\nargs = { expected = \"hello\", actual = \"nope\" }",
+        );
+        let err = error_of(&named);
+        assert!(err.contains("checks[0].args") && err.contains("nope"), "{err}");
+        let unknown = named.replace("strace_table", "no_such_check");
+        assert!(error_of(&unknown).contains("strace_table"));
+    }
+
+    #[test]
+    fn every_lab_in_the_repository_is_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let kernels = crate::kernels::Matrix::load(&root.join("vm/kernels.toml")).unwrap().names();
+        let labs = load_all(root, &kernels).unwrap();
+        assert!(labs.iter().any(|l| l.number() == 1) && labs.iter().any(|l| l.number() == 3));
+    }
 }

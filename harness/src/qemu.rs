@@ -91,14 +91,7 @@ pub fn kernel_cmdline(console: Console) -> String {
 }
 
 pub fn kernel_args(kernel: &Path, initrd: &Path, cmdline: &str) -> Vec<OsString> {
-    vec![
-        "-kernel".into(),
-        kernel.into(),
-        "-initrd".into(),
-        initrd.into(),
-        "-append".into(),
-        cmdline.into(),
-    ]
+    vec!["-kernel".into(), kernel.into(), "-initrd".into(), initrd.into(), "-append".into(), cmdline.into()]
 }
 
 /// ttyS0: the console, on QEMU's stdio. ttyS1: the agent's events, on a

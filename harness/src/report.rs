@@ -113,7 +113,8 @@ pub fn write_junit(path: &Path, labs: &[LabReport]) -> Result<()> {
             let status = if check.passed {
                 TestCaseStatus::success()
             } else {
-                let kind = if check.status == Status::Missing { NonSuccessKind::Error } else { NonSuccessKind::Failure };
+                let kind =
+                    if check.status == Status::Missing { NonSuccessKind::Error } else { NonSuccessKind::Failure };
                 let mut s = TestCaseStatus::non_success(kind);
                 s.set_message(check.detail.lines().next().unwrap_or_default().to_string());
                 let hint = check.hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default();
@@ -180,7 +181,14 @@ mod tests {
             points: if passed { 2 } else { 1 },
             max_points: 2,
             checks: vec![
-                Verdict { name: "a".into(), status: Status::Good, passed: true, detail: "ok".into(), hint: None, points: 1 },
+                Verdict {
+                    name: "a".into(),
+                    status: Status::Good,
+                    passed: true,
+                    detail: "ok".into(),
+                    hint: None,
+                    points: 1,
+                },
                 Verdict {
                     name: "b <x>".into(),
                     status: if passed { Status::Good } else { Status::Bad },

@@ -85,9 +85,8 @@ pub fn run(
     let listener = UnixListener::bind(&spec.events_socket)
         .map_err(Error::io(format!("listening on {}", spec.events_socket.display())))?;
     listener.set_nonblocking(true).map_err(Error::io("configuring the events socket"))?;
-    let log = Arc::new(Mutex::new(
-        File::create(log_path).map_err(Error::io(format!("creating {}", log_path.display())))?,
-    ));
+    let log =
+        Arc::new(Mutex::new(File::create(log_path).map_err(Error::io(format!("creating {}", log_path.display())))?));
 
     let mut cmd = Command::new(&spec.qemu);
     cmd.args(qemu_args(spec)).stderr(Stdio::piped());

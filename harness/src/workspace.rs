@@ -52,9 +52,9 @@ impl Workspace {
     pub fn lab(&self, number: u32) -> Result<Lab> {
         let labs = self.labs()?;
         let known: Vec<String> = labs.iter().map(|l| l.number().to_string()).collect();
-        labs.into_iter().find(|l| l.number() == number).ok_or_else(|| {
-            Error::Usage(format!("there is no lab {number}; the labs are {}", known.join(", ")))
-        })
+        labs.into_iter()
+            .find(|l| l.number() == number)
+            .ok_or_else(|| Error::Usage(format!("there is no lab {number}; the labs are {}", known.join(", "))))
     }
 
     /// Cargo's target directory, shared by labs and their solution overlays.

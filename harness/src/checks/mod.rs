@@ -87,10 +87,7 @@ pub fn evaluate_one(check: &CheckSpec, obs: &Observations) -> Verdict {
 
 /// The named step's result, or MISSING when it never ran.
 pub fn step<'a>(obs: &'a Observations, name: &str) -> Result<&'a StepResult, (Status, String)> {
-    let s = obs
-        .steps
-        .get(name)
-        .ok_or_else(|| (Status::Missing, format!("step `{name}` never reported a result")))?;
+    let s = obs.steps.get(name).ok_or_else(|| (Status::Missing, format!("step `{name}` never reported a result")))?;
     if let Some(e) = &s.spawn_error {
         return Err((Status::Bad, format!("step `{name}` could not start: {e}")));
     }
@@ -181,7 +178,10 @@ fn output(check: &CheckSpec, s: &StepResult) -> Outcome {
         return Ok(format!("{where_} is as expected"));
     }
     let shown = excerpt(&text, 8);
-    Err((Status::Bad, format!("{}\n  {} ({} lines) ended with:\n{shown}", problems.join("; "), where_, text.lines().count())))
+    Err((
+        Status::Bad,
+        format!("{}\n  {} ({} lines) ended with:\n{shown}", problems.join("; "), where_, text.lines().count()),
+    ))
 }
 
 /// The last `n` lines of `text`, indented, or a note that it is empty.
@@ -211,9 +211,7 @@ fn json(check: &CheckSpec, s: &StepResult) -> Outcome {
         };
     }
     let subset = check.any.as_ref().expect("validation requires equals or any");
-    let items = value
-        .as_array()
-        .ok_or_else(|| (Status::Bad, format!("{pointer:?} is not an array: {value}")))?;
+    let items = value.as_array().ok_or_else(|| (Status::Bad, format!("{pointer:?} is not an array: {value}")))?;
     if items.iter().any(|item| is_subset(subset, item)) {
         Ok(format!("an entry at {pointer:?} matches {subset}"))
     } else {
@@ -229,5 +227,77 @@ pub fn is_subset(want: &serde_json::Value, have: &serde_json::Value) -> bool {
             w.iter().all(|(k, v)| h.get(k).is_some_and(|hv| is_subset(v, hv)))
         }
         _ => want == have,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::parse;
+
+    fn manifest(checks: &str) -> Manifest {
+        let text = format!(
+            "number = 1\nslug = \"x\"\ntitle = \"t\"\nchapter = 1\nkind = \"ptrace\"\ngoal = \"g\"\n\
+             [[steps]]\nname = \"s\"\nrun = [\"/bin/true\"]\n{checks}"
+        );
+        parse(Path::new("lab.toml"), &text).unwrap()
+    }
+
+    fn obs(result: StepResult) -> Observations {
+        let mut o = Observations::default();
+        o.steps.insert("s".into(), StepResult { name: "s".into(), ..result });
+        o
+    }
+
+    use std::path::Path;
+
+    const HINTS: &str = "hints = [\"first\", \"second\"]\n";
+
+    #[test]
+    fn exit_code_checks_compare_and_explain() {
+        let m =
+            manifest(&format!("[[checks]]\nname = \"ok\"\nkind = \"exit_code\"\nstep = \"s\"\nequals = 0\n{HINTS}"));
+        let good = evaluate(&m, &obs(StepResult { exit_code: Some(0), ..Default::default() }));
+        assert!(good[0].passed && good[0].hint.is_none());
+        let bad = evaluate(&m, &obs(StepResult { exit_code: Some(3), stderr: "boom\n".into(), ..Default::default() }));
+        assert_eq!(bad[0].status, Status::Bad);
+        assert!(bad[0].detail.contains("status 3") && bad[0].detail.contains("boom"), "{}", bad[0].detail);
+        assert_eq!(bad[0].hint.as_deref(), Some("first"));
+        let timed_out = evaluate(&m, &obs(StepResult { exit_code: Some(0), timed_out: true, ..Default::default() }));
+        assert!(!timed_out[0].passed, "a step that timed out never passes an exit check");
+    }
+
+    #[test]
+    fn a_step_that_never_ran_is_missing() {
+        let m =
+            manifest(&format!("[[checks]]\nname = \"ok\"\nkind = \"exit_code\"\nstep = \"s\"\nequals = 0\n{HINTS}"));
+        let v = evaluate(&m, &Observations::default());
+        assert_eq!(v[0].status, Status::Missing);
+    }
+
+    #[test]
+    fn output_checks_need_every_pattern() {
+        let m = manifest(&format!(
+            "[[checks]]\nname = \"o\"\nkind = \"output\"\nstep = \"s\"\ncontains = [\"Hello\"]\nnot_contains = [\"panic\"]\nregex = [\"pid=\\\\d+\"]\n{HINTS}"
+        ));
+        let good = evaluate(&m, &obs(StepResult { stdout: "Hello pid=42\n".into(), ..Default::default() }));
+        assert!(good[0].passed, "{}", good[0].detail);
+        let bad = evaluate(&m, &obs(StepResult { stdout: "Hello pid=x panic\n".into(), ..Default::default() }));
+        assert!(!bad[0].passed);
+        assert!(bad[0].detail.contains("contains \"panic\"") && bad[0].detail.contains("no match for /pid=\\d+/"));
+    }
+
+    #[test]
+    fn json_any_matches_a_subset_of_one_entry() {
+        let m = manifest(&format!(
+            "[[checks]]\nname = \"j\"\nkind = \"json\"\nstep = \"s\"\npointer = \"\"\nany = {{ type = \"kprobe\" }}\n{HINTS}"
+        ));
+        let progs = r#"[{"id":1,"type":"socket_filter"},{"id":7,"type":"kprobe","name":"hello"}]"#;
+        assert!(evaluate(&m, &obs(StepResult { stdout: progs.into(), ..Default::default() }))[0].passed);
+        let none = r#"[{"id":1,"type":"socket_filter"}]"#;
+        let v = evaluate(&m, &obs(StepResult { stdout: none.into(), ..Default::default() }));
+        assert!(!v[0].passed && v[0].detail.contains("none of the 1 entries"));
+        let garbage = evaluate(&m, &obs(StepResult { stdout: "Error: no BTF".into(), ..Default::default() }));
+        assert!(garbage[0].detail.contains("not JSON"));
     }
 }

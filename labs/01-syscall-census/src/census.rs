@@ -71,7 +71,7 @@ fn percent(part: Duration, whole: Duration) -> f64 {
 }
 
 fn row(out: &mut String, pct: f64, time: Duration, calls: u64, errors: u64, name: &str) {
-    let per_call = if calls == 0 { 0 } else { time.as_micros() as u64 / calls };
+    let per_call = (time.as_micros() as u64).checked_div(calls).unwrap_or(0);
     let errors = if errors == 0 { String::new() } else { errors.to_string() };
     writeln!(out, "{pct:6.2} {:11.6} {per_call:11} {calls:9} {errors:>9} {name}", time.as_secs_f64()).unwrap();
 }

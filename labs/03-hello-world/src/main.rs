@@ -18,9 +18,7 @@ const TRACE_PIPES: [&str; 2] = ["/sys/kernel/tracing/trace_pipe", "/sys/kernel/d
 // ANCHOR: main
 fn main() -> anyhow::Result<()> {
     let mut storage = MaybeUninit::uninit();
-    let open = hello::HelloSkelBuilder::default()
-        .open(&mut storage)
-        .context("failed to open the BPF object")?;
+    let open = hello::HelloSkelBuilder::default().open(&mut storage).context("failed to open the BPF object")?;
     let mut skel = open.load().context("failed to load the BPF program (is this running as root?)")?;
     skel.attach().context("failed to attach the kprobe on execve")?;
     eprintln!("Attached. Reading the trace pipe; press Ctrl-C to stop.");

@@ -92,13 +92,28 @@ pub struct StepResult {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The agent is up: the kernel booted and init ran.
-    Hello { kernel: String, uptime_ms: u64 },
+    Hello {
+        kernel: String,
+        uptime_ms: u64,
+    },
     /// Something in set-up went wrong (a mount, a module); not fatal.
-    Warning { message: String },
-    StepStart { name: String },
-    Output { step: String, stream: Stream, data: String },
+    Warning {
+        message: String,
+    },
+    StepStart {
+        name: String,
+    },
+    Output {
+        step: String,
+        stream: Stream,
+        data: String,
+    },
     StepEnd(StepResult),
-    File { path: String, data: Option<String>, error: Option<String> },
+    File {
+        path: String,
+        data: Option<String>,
+        error: Option<String>,
+    },
     /// Everything ran; the agent powers off next.
     Done,
 }
@@ -135,10 +150,8 @@ mod tests {
 
     #[test]
     fn plan_defaults_are_empty_and_foreground() {
-        let plan: Plan = serde_json::from_str(
-            r#"{"steps":[{"name":"a","run":["/bin/true"],"timeout_s":1.0}]}"#,
-        )
-        .unwrap();
+        let plan: Plan =
+            serde_json::from_str(r#"{"steps":[{"name":"a","run":["/bin/true"],"timeout_s":1.0}]}"#).unwrap();
         assert!(!plan.shell && !plan.stream && plan.modules.is_empty());
         assert!(!plan.steps[0].background);
         assert_eq!(plan.steps[0].uid, 0);

@@ -72,5 +72,3 @@ fn run(events: &Events) -> Result<(), String> {
     }
     Ok(())
 }
-
-

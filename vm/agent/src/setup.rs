@@ -53,9 +53,7 @@ pub fn open_events(path: &str) -> std::io::Result<File> {
 }
 
 pub fn kernel_release() -> String {
-    nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "unknown".into())
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into())
 }
 
 pub fn uptime_ms() -> u64 {

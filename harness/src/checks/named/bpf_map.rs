@@ -24,21 +24,9 @@ use super::args::{only, step_arg, string_arg};
 use super::{NamedCheck, Observations, Outcome, Status};
 use crate::checks::{ending, excerpt, step};
 
-pub const CHECK: NamedCheck = NamedCheck {
-    name: "bpf_map",
-    validate,
-    evaluate,
-};
+pub const CHECK: NamedCheck = NamedCheck { name: "bpf_map", validate, evaluate };
 
-const KEYS: &[&str] = &[
-    "step",
-    "equals",
-    "at_least",
-    "prog_names",
-    "progs",
-    "allow",
-    "exact",
-];
+const KEYS: &[&str] = &["step", "equals", "at_least", "prog_names", "progs", "allow", "exact"];
 
 /// What the manifest expects of the map.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,13 +42,8 @@ fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
     only(args, KEYS)?;
     step_arg(args, "step", steps)?;
     let expect = expectations(args)?;
-    if !["equals", "at_least", "prog_names"]
-        .iter()
-        .any(|k| args.contains_key(*k))
-    {
-        return Err(
-            "give at least one of equals, at_least, prog_names (equals = {} means: empty)".into(),
-        );
+    if !["equals", "at_least", "prog_names"].iter().any(|k| args.contains_key(*k)) {
+        return Err("give at least one of equals, at_least, prog_names (equals = {} means: empty)".into());
     }
     match (expect.prog_names.is_empty(), args.contains_key("progs")) {
         (false, false) => {
@@ -92,9 +75,7 @@ fn table_of<T>(
     let Some(v) = args.get(field) else {
         return Ok(BTreeMap::new());
     };
-    let table = v
-        .as_table()
-        .ok_or_else(|| format!("{field} must be a table of key = {what}"))?;
+    let table = v.as_table().ok_or_else(|| format!("{field} must be a table of key = {what}"))?;
     table
         .iter()
         .map(|(k, v)| {
@@ -117,19 +98,12 @@ fn expectations(args: &toml::Table) -> Result<Expect, String> {
     };
     let exact = match args.get("exact") {
         None => true,
-        Some(v) => v
-            .as_bool()
-            .ok_or_else(|| format!("exact must be true or false, not {v}"))?,
+        Some(v) => v.as_bool().ok_or_else(|| format!("exact must be true or false, not {v}"))?,
     };
     Ok(Expect {
         equals: table_of(args, "equals", count, "an unsigned integer")?,
         at_least: table_of(args, "at_least", count, "an unsigned integer")?,
-        prog_names: table_of(
-            args,
-            "prog_names",
-            |v| v.as_str().map(str::to_string),
-            "a program name",
-        )?,
+        prog_names: table_of(args, "prog_names", |v| v.as_str().map(str::to_string), "a program name")?,
         allow,
         exact,
     })
@@ -157,8 +131,7 @@ fn number(v: &serde_json::Value) -> Option<u64> {
 
 /// Parses `bpftool map dump -j` output into key → value.
 pub fn parse_dump(text: &str) -> Result<BTreeMap<u64, u64>, String> {
-    let doc: serde_json::Value =
-        serde_json::from_str(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
+    let doc: serde_json::Value = serde_json::from_str(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
     if let Some(err) = doc.get("error").and_then(|e| e.as_str()) {
         return Err(format!("bpftool said: {err}"));
     }
@@ -167,22 +140,14 @@ pub fn parse_dump(text: &str) -> Result<BTreeMap<u64, u64>, String> {
     for entry in entries {
         // With BTF, bpftool adds a "formatted" copy; the raw bytes are enough.
         let formatted = entry.get("formatted");
-        let field = |name: &str| {
-            entry
-                .get(name)
-                .or_else(|| formatted.and_then(|f| f.get(name)))
-        };
-        let key = field("key")
-            .and_then(number)
-            .ok_or_else(|| format!("an entry without an integer key: {entry}"))?;
+        let field = |name: &str| entry.get(name).or_else(|| formatted.and_then(|f| f.get(name)));
+        let key = field("key").and_then(number).ok_or_else(|| format!("an entry without an integer key: {entry}"))?;
         let value = match (field("value"), field("values")) {
             (Some(v), _) => number(v),
             // Per-CPU maps: one value per CPU; a counter is their sum.
-            (None, Some(per_cpu)) => per_cpu.as_array().and_then(|cpus| {
-                cpus.iter()
-                    .map(|c| c.get("value").and_then(number))
-                    .sum::<Option<u64>>()
-            }),
+            (None, Some(per_cpu)) => per_cpu
+                .as_array()
+                .and_then(|cpus| cpus.iter().map(|c| c.get("value").and_then(number)).sum::<Option<u64>>()),
             (None, None) => None,
         }
         .ok_or_else(|| format!("an entry without an integer value: {entry}"))?;
@@ -193,56 +158,44 @@ pub fn parse_dump(text: &str) -> Result<BTreeMap<u64, u64>, String> {
 
 /// Parses `bpftool prog show -j` into program id → name.
 pub fn parse_progs(text: &str) -> Result<BTreeMap<u64, String>, String> {
-    let doc: serde_json::Value =
-        serde_json::from_str(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
+    let doc: serde_json::Value = serde_json::from_str(text.trim()).map_err(|e| format!("not JSON ({e})"))?;
     let progs = doc.as_array().ok_or("not a JSON array of programs")?;
     Ok(progs
         .iter()
         .filter_map(|p| {
             let id = p.get("id")?.as_u64()?;
-            let name = p
-                .get("name")
-                .and_then(|n| n.as_str())
-                .unwrap_or("(no name)");
+            let name = p.get("name").and_then(|n| n.as_str()).unwrap_or("(no name)");
             Some((id, name.to_string()))
         })
         .collect())
 }
 
 /// What is wrong with `map`, one line per problem; empty when all is well.
-fn compare(
-    map: &BTreeMap<u64, u64>,
-    expect: &Expect,
-    progs: &BTreeMap<u64, String>,
-) -> Vec<String> {
+fn compare(map: &BTreeMap<u64, u64>, expect: &Expect, progs: &BTreeMap<u64, String>) -> Vec<String> {
     let mut problems = Vec::new();
     for (key, want) in &expect.equals {
         match map.get(key) {
             None => problems.push(format!("key {key} is missing (expected {want})")),
-            Some(have) if have != want => {
-                problems.push(format!("key {key} holds {have}, expected {want}"))
-            }
+            Some(have) if have != want => problems.push(format!("key {key} holds {have}, expected {want}")),
             Some(_) => {}
         }
     }
     for (key, min) in &expect.at_least {
         match map.get(key) {
             None => problems.push(format!("key {key} is missing (expected at least {min})")),
-            Some(have) if have < min => {
-                problems.push(format!("key {key} holds {have}, expected at least {min}"))
-            }
+            Some(have) if have < min => problems.push(format!("key {key} holds {have}, expected at least {min}")),
             Some(_) => {}
         }
     }
     for (key, name) in &expect.prog_names {
         match map.get(key).map(|id| (id, progs.get(id))) {
             None => problems.push(format!("slot {key} is empty (expected program {name})")),
-            Some((id, None)) => problems.push(format!(
-                "slot {key} holds program id {id}, which bpftool prog show did not list"
-            )),
-            Some((id, Some(have))) if have != name => problems.push(format!(
-                "slot {key} holds program {have} (id {id}), expected {name}"
-            )),
+            Some((id, None)) => {
+                problems.push(format!("slot {key} holds program id {id}, which bpftool prog show did not list"))
+            }
+            Some((id, Some(have))) if have != name => {
+                problems.push(format!("slot {key} holds program {have} (id {id}), expected {name}"))
+            }
             Some(_) => {}
         }
     }
@@ -275,11 +228,7 @@ fn show(map: &BTreeMap<u64, u64>, progs: &BTreeMap<u64, String>) -> String {
             None => format!("{k} = {v}"),
         })
         .collect();
-    let more = if map.len() > shown.len() {
-        format!(", … ({} entries)", map.len())
-    } else {
-        String::new()
-    };
+    let more = if map.len() > shown.len() { format!(", … ({} entries)", map.len()) } else { String::new() };
     format!("{}{more}", shown.join(", "))
 }
 
@@ -289,34 +238,21 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let name = string_arg(args, "step").map_err(bad)?;
     let s = step(obs, name)?;
     let map = parse_dump(&s.stdout).map_err(|e| {
-        let said = if s.stderr.trim().is_empty() {
-            &s.stdout
-        } else {
-            &s.stderr
-        };
-        bad(format!(
-            "`{name}` ({}) printed no map dump: {e}\n{}",
-            ending(s),
-            excerpt(said, 4)
-        ))
+        let said = if s.stderr.trim().is_empty() { &s.stdout } else { &s.stderr };
+        bad(format!("`{name}` ({}) printed no map dump: {e}\n{}", ending(s), excerpt(said, 4)))
     })?;
     let progs = match args.get("progs").and_then(|v| v.as_str()) {
         None => BTreeMap::new(),
         Some(progs_step) => {
             let p = step(obs, progs_step)?;
-            parse_progs(&p.stdout)
-                .map_err(|e| bad(format!("`{progs_step}` printed no program list: {e}")))?
+            parse_progs(&p.stdout).map_err(|e| bad(format!("`{progs_step}` printed no program list: {e}")))?
         }
     };
     let problems = compare(&map, &expect, &progs);
     if problems.is_empty() {
         Ok(format!("`{name}`: the map holds {}", show(&map, &progs)))
     } else {
-        Err(bad(format!(
-            "`{name}`: {}\n    the map holds {}",
-            problems.join("; "),
-            show(&map, &progs)
-        )))
+        Err(bad(format!("`{name}`: {}\n    the map holds {}", problems.join("; "), show(&map, &progs))))
     }
 }
 
@@ -339,10 +275,7 @@ mod tests {
     #[test]
     fn formatted_and_per_cpu_entries_are_read() {
         let btf = r#"[{"key":59,"value":3},{"formatted":{"key":230,"value":2},"key":["0xe6"]}]"#;
-        assert_eq!(
-            parse_dump(btf).unwrap(),
-            BTreeMap::from([(59, 3), (230, 2)])
-        );
+        assert_eq!(parse_dump(btf).unwrap(), BTreeMap::from([(59, 3), (230, 2)]));
         let per_cpu = r#"[{"key":["0x01","0x00","0x00","0x00"],"values":[{"cpu":0,"value":["0x02"]},{"cpu":1,"value":["0x03"]}]}]"#;
         assert_eq!(parse_dump(per_cpu).unwrap(), BTreeMap::from([(1, 5)]));
         assert!(
@@ -375,45 +308,22 @@ mod tests {
         let map = BTreeMap::from([(59, 12), (230, 0x1f)]);
         let e = expectations(&args("at_least = { 59 = 1, 0xe6 = 1 }")).unwrap();
         assert!(compare(&map, &e, &BTreeMap::new()).is_empty());
-        let progs =
-            parse_progs(r#"[{"id":12,"name":"handle_execve"},{"id":31,"name":"handle_timer"}]"#)
-                .unwrap();
-        let e = expectations(&args(
-            "prog_names = { 59 = \"handle_execve\", 230 = \"handle_timer\" }",
-        ))
-        .unwrap();
+        let progs = parse_progs(r#"[{"id":12,"name":"handle_execve"},{"id":31,"name":"handle_timer"}]"#).unwrap();
+        let e = expectations(&args("prog_names = { 59 = \"handle_execve\", 230 = \"handle_timer\" }")).unwrap();
         assert!(compare(&map, &e, &progs).is_empty());
-        let e = expectations(&args(
-            "prog_names = { 59 = \"handle_timer\", 35 = \"handle_timer\" }",
-        ))
-        .unwrap();
+        let e = expectations(&args("prog_names = { 59 = \"handle_timer\", 35 = \"handle_timer\" }")).unwrap();
         let problems = compare(&map, &e, &progs);
         assert!(problems[0].contains("slot 35 is empty"), "{problems:?}");
-        assert!(
-            problems[1].contains("slot 59 holds program handle_execve"),
-            "{problems:?}"
-        );
+        assert!(problems[1].contains("slot 59 holds program handle_execve"), "{problems:?}");
     }
 
     #[test]
     fn validation_names_the_problem() {
         let steps = HashSet::from(["dump", "progs"]);
         assert!(validate(&args("step = \"dump\"\nequals = {}"), &steps).is_ok());
-        assert!(
-            validate(&args("step = \"dump\""), &steps)
-                .unwrap_err()
-                .contains("at least one")
-        );
+        assert!(validate(&args("step = \"dump\""), &steps).unwrap_err().contains("at least one"));
         assert!(validate(&args("step = \"nope\"\nequals = {}"), &steps).is_err());
-        assert!(
-            validate(&args("step = \"dump\"\nequals = { x = 1 }"), &steps)
-                .unwrap_err()
-                .contains("\"x\"")
-        );
-        assert!(
-            validate(&args("step = \"dump\"\nprog_names = { 1 = \"p\" }"), &steps)
-                .unwrap_err()
-                .contains("progs")
-        );
+        assert!(validate(&args("step = \"dump\"\nequals = { x = 1 }"), &steps).unwrap_err().contains("\"x\""));
+        assert!(validate(&args("step = \"dump\"\nprog_names = { 1 = \"p\" }"), &steps).unwrap_err().contains("progs"));
     }
 }

@@ -32,9 +32,8 @@ fn find(name: &str) -> Option<&'static NamedCheck> {
 }
 
 pub fn validate_args(name: &str, args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
-    let check = find(name).ok_or_else(|| {
-        format!("no built-in check named {name:?} (known: {})", names().join(", "))
-    })?;
+    let check =
+        find(name).ok_or_else(|| format!("no built-in check named {name:?} (known: {})", names().join(", ")))?;
     (check.validate)(args, steps)
 }
 
@@ -52,11 +51,7 @@ pub mod args {
     /// A string argument that must name a step of the lab.
     pub fn step_arg<'a>(args: &'a toml::Table, key: &str, steps: &HashSet<&str>) -> Result<&'a str, String> {
         let name = string_arg(args, key)?;
-        if steps.contains(name) {
-            Ok(name)
-        } else {
-            Err(format!("{key} = {name:?} is not a step of this lab"))
-        }
+        if steps.contains(name) { Ok(name) } else { Err(format!("{key} = {name:?} is not a step of this lab")) }
     }
 
     pub fn string_arg<'a>(args: &'a toml::Table, key: &str) -> Result<&'a str, String> {

@@ -28,11 +28,7 @@ use super::{NamedCheck, Observations, Outcome, Status};
 use crate::checks::{ending, excerpt, step, text_of};
 use crate::manifest::StreamSel;
 
-pub const CHECK: NamedCheck = NamedCheck {
-    name: "strace_bpf",
-    validate,
-    evaluate,
-};
+pub const CHECK: NamedCheck = NamedCheck { name: "strace_bpf", validate, evaluate };
 
 const KEYS: &[&str] = &["step", "calls", "stream"];
 
@@ -71,21 +67,14 @@ fn parse_expected(text: &str) -> Result<Expected, String> {
     let mut words = text.split_whitespace();
     let command = words.next().ok_or("an expected call is empty")?.to_string();
     if !command.starts_with("BPF_") {
-        return Err(format!(
-            "{text:?}: start with the command, e.g. BPF_MAP_CREATE"
-        ));
+        return Err(format!("{text:?}: start with the command, e.g. BPF_MAP_CREATE"));
     }
     let mut contains = Vec::new();
     let mut errno = None;
     while let Some(w) = words.next() {
         if w == "=" {
-            let e = words
-                .next()
-                .ok_or_else(|| format!("{text:?}: `=` needs an errno name after it"))?;
-            if !(e.starts_with('E')
-                && e.chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
-            {
+            let e = words.next().ok_or_else(|| format!("{text:?}: `=` needs an errno name after it"))?;
+            if !(e.starts_with('E') && e.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())) {
                 return Err(format!("{text:?}: {e:?} is not an errno name like ENOENT"));
             }
             errno = Some(e.to_string());
@@ -96,12 +85,7 @@ fn parse_expected(text: &str) -> Result<Expected, String> {
             contains.push(w.to_string());
         }
     }
-    Ok(Expected {
-        text: text.to_string(),
-        command,
-        contains,
-        errno,
-    })
+    Ok(Expected { text: text.to_string(), command, contains, errno })
 }
 
 fn expected_calls(args: &toml::Table) -> Result<Vec<Expected>, String> {
@@ -113,20 +97,12 @@ fn expected_calls(args: &toml::Table) -> Result<Vec<Expected>, String> {
     };
     items
         .iter()
-        .map(|v| {
-            v.as_str()
-                .ok_or_else(|| format!("calls: {v} is not a string"))
-                .and_then(parse_expected)
-        })
+        .map(|v| v.as_str().ok_or_else(|| format!("calls: {v} is not a string")).and_then(parse_expected))
         .collect()
 }
 
 fn stream(args: &toml::Table) -> Result<StreamSel, String> {
-    match args
-        .get("stream")
-        .map(|_| string_arg(args, "stream"))
-        .transpose()?
-    {
+    match args.get("stream").map(|_| string_arg(args, "stream")).transpose()? {
         None | Some("stderr") => Ok(StreamSel::Stderr),
         Some("stdout") => Ok(StreamSel::Stdout),
         Some(other) => Err(format!("stream = {other:?}: use \"stdout\" or \"stderr\"")),
@@ -158,17 +134,8 @@ fn parse_line(line: &str) -> Option<Call> {
     let command = call.split(',').next()?.trim().to_string();
     let mut result = result.split_whitespace();
     let ret: i64 = result.next()?.parse().ok()?;
-    let errno = if ret < 0 {
-        result.next().map(str::to_string)
-    } else {
-        None
-    };
-    Some(Call {
-        command,
-        args: call.to_string(),
-        ret,
-        errno,
-    })
+    let errno = if ret < 0 { result.next().map(str::to_string) } else { None };
+    Some(Call { command, args: call.to_string(), ret, errno })
 }
 
 /// Matches `expected` against `calls`; the error says which expected call
@@ -176,11 +143,7 @@ fn parse_line(line: &str) -> Option<Call> {
 fn compare(calls: &[Call], expected: &[Expected]) -> Result<(), String> {
     let mut next = 0;
     for (n, want) in expected.iter().enumerate() {
-        let after = if n == 0 {
-            "at all".to_string()
-        } else {
-            format!("after {:?}", expected[n - 1].text)
-        };
+        let after = if n == 0 { "at all".to_string() } else { format!("after {:?}", expected[n - 1].text) };
         let found = calls[next..].iter().position(|c| c.command == want.command);
         let Some(offset) = found else {
             return Err(format!(
@@ -192,19 +155,12 @@ fn compare(calls: &[Call], expected: &[Expected]) -> Result<(), String> {
             ));
         };
         let call = &calls[next + offset];
-        let missing: Vec<&str> = want
-            .contains
-            .iter()
-            .filter(|w| !call.args.contains(w.as_str()))
-            .map(String::as_str)
-            .collect();
+        let missing: Vec<&str> =
+            want.contains.iter().filter(|w| !call.args.contains(w.as_str())).map(String::as_str).collect();
         let wrong_result = match (&want.errno, &call.errno) {
             (None, None) => None,
             (None, Some(e)) => Some(format!("it failed with {e}")),
-            (Some(w), None) => Some(format!(
-                "it succeeded (returned {}) instead of failing with {w}",
-                call.ret
-            )),
+            (Some(w), None) => Some(format!("it succeeded (returned {}) instead of failing with {w}", call.ret)),
             (Some(w), Some(e)) if w != e => Some(format!("it failed with {e}, not {w}")),
             (Some(_), Some(_)) => None,
         };
@@ -232,15 +188,8 @@ fn compare(calls: &[Call], expected: &[Expected]) -> Result<(), String> {
 
 /// The traced calls, one short line each.
 fn summary(calls: &[Call]) -> String {
-    let lines: Vec<String> = calls
-        .iter()
-        .map(|c| format!("    {} = {}", c.command, c.outcome()))
-        .collect();
-    if lines.is_empty() {
-        "    (no bpf() calls)".into()
-    } else {
-        lines.join("\n")
-    }
+    let lines: Vec<String> = calls.iter().map(|c| format!("    {} = {}", c.command, c.outcome())).collect();
+    if lines.is_empty() { "    (no bpf() calls)".into() } else { lines.join("\n") }
 }
 
 fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
@@ -251,11 +200,7 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let text = text_of(s, stream(args).map_err(bad)?);
     let calls = parse_calls(&text);
     if calls.is_empty() {
-        return Err(bad(format!(
-            "`{name}` ({}) traced no bpf() calls; it printed:\n{}",
-            ending(s),
-            excerpt(&text, 6)
-        )));
+        return Err(bad(format!("`{name}` ({}) traced no bpf() calls; it printed:\n{}", ending(s), excerpt(&text, 6))));
     }
     match compare(&calls, &expected) {
         Ok(()) => Ok(format!(
@@ -263,10 +208,7 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
             expected.len(),
             calls.len()
         )),
-        Err(why) => Err(bad(format!(
-            "`{name}`: {why}\n  the bpf() calls traced:\n{}",
-            summary(&calls)
-        ))),
+        Err(why) => Err(bad(format!("`{name}`: {why}\n  the bpf() calls traced:\n{}", summary(&calls)))),
     }
 }
 
@@ -318,15 +260,9 @@ bpf(BPF_OBJ_PIN, {pathname=\"/sys/fs/bpf/lab08_counts\", bpf_fd=3, file_flags=0}
     fn says_which_call_does_not_fit() {
         let calls = parse_calls(TRACE);
         let err = compare(&calls, &expect(&["BPF_MAP_CREATE", "BPF_MAP_DELETE_ELEM"])).unwrap_err();
-        assert!(
-            err.contains("no BPF_MAP_DELETE_ELEM was made after \"BPF_MAP_CREATE\""),
-            "{err}"
-        );
+        assert!(err.contains("no BPF_MAP_DELETE_ELEM was made after \"BPF_MAP_CREATE\""), "{err}");
         let err = compare(&calls, &expect(&["BPF_MAP_UPDATE_ELEM = EEXIST"])).unwrap_err();
-        assert!(
-            err.contains("succeeded (returned 0) instead of failing with EEXIST"),
-            "{err}"
-        );
+        assert!(err.contains("succeeded (returned 0) instead of failing with EEXIST"), "{err}");
         let err = compare(&calls, &expect(&["BPF_MAP_LOOKUP_ELEM flags=BPF_EXIST"])).unwrap_err();
         assert!(err.contains("lack flags=BPF_EXIST"), "{err}");
         // Order matters: the pin comes last.
@@ -337,32 +273,10 @@ bpf(BPF_OBJ_PIN, {pathname=\"/sys/fs/bpf/lab08_counts\", bpf_fd=3, file_flags=0}
     fn validation_rejects_malformed_expectations() {
         let steps = HashSet::from(["strace"]);
         let args = |t: &str| -> toml::Table { toml::from_str(t).unwrap() };
-        assert!(
-            validate(
-                &args("step = \"strace\"\ncalls = [\"BPF_OBJ_PIN\"]"),
-                &steps
-            )
-            .is_ok()
-        );
+        assert!(validate(&args("step = \"strace\"\ncalls = [\"BPF_OBJ_PIN\"]"), &steps).is_ok());
         assert!(validate(&args("step = \"strace\"\ncalls = []"), &steps).is_err());
-        assert!(
-            validate(&args("step = \"strace\"\ncalls = [\"pin\"]"), &steps)
-                .unwrap_err()
-                .contains("start with")
-        );
-        assert!(
-            validate(
-                &args("step = \"strace\"\ncalls = [\"BPF_OBJ_PIN = nope\"]"),
-                &steps
-            )
-            .is_err()
-        );
-        assert!(
-            validate(
-                &args("step = \"strace\"\ncalls = [\"BPF_OBJ_PIN\"]\nstream = \"x\""),
-                &steps
-            )
-            .is_err()
-        );
+        assert!(validate(&args("step = \"strace\"\ncalls = [\"pin\"]"), &steps).unwrap_err().contains("start with"));
+        assert!(validate(&args("step = \"strace\"\ncalls = [\"BPF_OBJ_PIN = nope\"]"), &steps).is_err());
+        assert!(validate(&args("step = \"strace\"\ncalls = [\"BPF_OBJ_PIN\"]\nstream = \"x\""), &steps).is_err());
     }
 }

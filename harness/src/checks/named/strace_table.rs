@@ -153,7 +153,12 @@ pub fn compare(expected: &Table, actual: &Table, ignore: &BTreeSet<String>) -> V
         }
     }
     if ignore.is_empty() && expected.total != actual.total {
-        diffs.push(format!("{:<18} expected {:<10} got {}", "total", show(Some(&expected.total)), show(Some(&actual.total))));
+        diffs.push(format!(
+            "{:<18} expected {:<10} got {}",
+            "total",
+            show(Some(&expected.total)),
+            show(Some(&actual.total))
+        ));
     }
     diffs
 }

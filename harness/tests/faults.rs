@@ -1,0 +1,85 @@
+//! The ways a run can go wrong, each ending promptly with a clear report
+//! and no QEMU left behind.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{labctl, qemu_processes_with};
+use labctl::engine::{self, Options, RunRequest};
+use labctl::qemu::Console;
+use labctl::workspace::Workspace;
+use workbook_agent::{Plan, Step};
+
+fn env() -> engine::Env {
+    let ws = Workspace::at(common::root()).unwrap();
+    let (sink, _rx) = std::sync::mpsc::channel();
+    engine::prepare(&ws, &Options { quiet: true, ..Options::default() }, &sink).unwrap()
+}
+
+#[test]
+fn a_hanging_step_times_out_within_its_timeout_plus_5_s() {
+    let env = env();
+    let step = Step {
+        name: "hang".into(),
+        run: vec!["/bin/sleep".into(), "600".into()],
+        timeout_s: 3.0,
+        uid: 0,
+        background: false,
+        ready: None,
+        env: Vec::new(),
+    };
+    let plan = Plan { steps: vec![step], ..Plan::default() };
+    let (sink, _rx) = std::sync::mpsc::channel();
+    let req = RunRequest {
+        plan: &plan,
+        binaries: &[],
+        modules: &[],
+        console: Console::Captured,
+        total: Duration::from_secs(60),
+        name: "test-hang",
+    };
+    let (run, _) = env.run_plan(&req, &sink).expect("the VM itself is fine");
+    let result = engine::step_results(&run.events).remove("hang").unwrap();
+    assert!(result.timed_out, "{result:?}");
+    assert!(result.duration_ms >= 3000, "{result:?}");
+    // Everything after boot: the step, the kill and the power-off.
+    let after_boot = run.total_ms - run.boot_ms;
+    assert!(after_boot < 8000, "took {after_boot} ms after boot for a 3 s timeout");
+}
+
+#[test]
+fn labctl_run_reports_a_timeout_and_leaves_no_qemu() {
+    let child = labctl()
+        .args(["run", "--timeout", "3", "--", "/bin/sleep", "600"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let marker = format!("run.{}.sock", child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(124), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out after 3 s"));
+    assert_eq!(qemu_processes_with(&marker), Vec::<String>::new());
+}
+
+#[test]
+fn a_guest_kernel_panic_is_reported_as_one_with_the_log() {
+    let started = Instant::now();
+    let child = labctl()
+        .args(["run", "--", "/bin/sh", "-c", "echo c > /proc/sysrq-trigger; sleep 600"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let marker = format!("run.{}.sock", child.id());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("the guest kernel panicked"), "{stderr}");
+    let log = stderr.lines().find_map(|l| l.trim().strip_prefix("console log: ")).expect("the log's path is printed");
+    assert!(std::fs::read_to_string(log).unwrap().contains("Kernel panic"));
+    assert!(started.elapsed() < Duration::from_secs(120), "a panic must end the run at once, not at a timeout");
+    assert_eq!(qemu_processes_with(&marker), Vec::<String>::new());
+}

@@ -1,0 +1,99 @@
+# eBPF Workbook: the verbs. Each recipe is a thin call to labctl, cargo or
+# mdbook; `just --list` shows them all.
+
+set positional-arguments
+
+labctl := "cargo run -q -p labctl --"
+
+# List the verbs
+default:
+    @just --list --unsorted
+
+# Build lab N, run it in the VM and check it: `just lab 3`, `just lab 3 --solution`, `just lab 3 --kernel 6.12`
+lab n *args:
+    {{labctl}} lab "$@"
+
+# Every tier of every hint of lab N
+hint n:
+    {{labctl}} hint {{n}}
+
+# List the labs
+labs:
+    {{labctl}} list
+
+# Grade every lab of this tree: target/grade/{report.json,junit.xml,summary.md}
+grade *args:
+    {{labctl}} grade "$@"
+
+# Prove, in the VM, that every starter fails and every solution passes
+verify *args:
+    {{labctl}} verify "$@"
+
+# Run a command in the lab VM: `just run -- uname -r`, `just run --kernel 6.12 -- bpftool prog`
+run *args:
+    {{labctl}} run "$@"
+
+# An interactive root shell in the lab VM (`exit` powers it off)
+shell *args:
+    {{labctl}} shell "$@"
+
+# Boot-to-verdict timings of labs 01 and 03, median of 5 runs
+bench *args:
+    {{labctl}} bench "$@"
+
+# Check every prerequisite; says how to install what is missing
+doctor:
+    {{labctl}} doctor
+
+# List the kernel matrix and fetch what is missing
+kernels:
+    {{labctl}} kernels --fetch
+
+# Put lab N back to its starter (your files are saved under target/reset/ first)
+reset n:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    dir=$(ls -d labs/$(printf %02d {{n}})-* 2>/dev/null) || { echo "no lab {{n}}" >&2; exit 2; }
+    backup="target/reset/$(basename "$dir")-$(date +%Y%m%d-%H%M%S)"
+    mkdir -p "$backup" && cp -a "$dir/." "$backup/"
+    git restore --source=HEAD --worktree -- "$dir"
+    echo "Lab {{n}} is back to its starter; your version is in $backup"
+
+# Build the book into book/build (no warnings allowed)
+book:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    out=$(mdbook build book 2>&1) || { echo "$out"; exit 1; }
+    echo "$out"
+    if grep -q WARN <<<"$out"; then echo "mdbook printed warnings: fix them" >&2; exit 1; fi
+
+# Serve the book on http://127.0.0.1:3000 and rebuild on change
+serve port="3000":
+    @echo "The book is at http://127.0.0.1:{{port}}"
+    mdbook serve book --hostname 127.0.0.1 --port {{port}}
+
+# Regenerate the book's captured outputs by running them in the VM
+book-outputs:
+    bash book/outputs.sh
+
+# Regenerate vm/include/vmlinux.h from the oldest kernel of the matrix
+vmlinux kernel="6.1":
+    {{labctl}} run --kernel {{kernel}} -- bpftool btf dump file /sys/kernel/btf/vmlinux format c > vm/include/vmlinux.h.new
+    mv vm/include/vmlinux.h.new vm/include/vmlinux.h
+
+# Format Rust and BPF C
+fmt:
+    cargo fmt --all
+    clang-format -i labs/*/src/bpf/*.bpf.c $(ls solutions/*/src/bpf/*.bpf.c 2>/dev/null)
+
+# Formatting and lints, as CI checks them
+lint:
+    cargo fmt --all -- --check
+    clang-format --dry-run --Werror labs/*/src/bpf/*.bpf.c $(ls solutions/*/src/bpf/*.bpf.c 2>/dev/null)
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# The whole test suite: lints, unit and VM tests, the book, and verify
+test: lint
+    cargo test --workspace
+    just book
+    {{labctl}} verify
