@@ -2,7 +2,6 @@
 
 use crate::TailCallsSkel;
 
-// ANCHOR: fill
 /// Puts each handler in the slots of the system calls it handles:
 /// `handle_execve` at execve, `handle_timer` at nanosleep and
 /// clock_nanosleep.
@@ -19,4 +18,3 @@ pub fn fill(skel: &TailCallsSkel<'_>) -> anyhow::Result<()> {
     Ok(())
     // ANCHOR_END: todo
 }
-// ANCHOR_END: fill

@@ -19,7 +19,6 @@ pub enum Cmd {
 /// and returns how many bytes of each to keep (0 drops it).
 pub const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
 
-// ANCHOR: attrs
 /// `bpf_attr` for BPF_PROG_LOAD, up to `expected_attach_type`.
 #[derive(Debug, Default, Clone, Copy)]
 #[repr(C)]
@@ -70,7 +69,6 @@ pub struct ObjAttr {
     pub bpf_fd: u32,
     pub file_flags: u32,
 }
-// ANCHOR_END: attrs
 
 /// Calls bpf(cmd, attr, sizeof(*attr)): its non-negative result, or the
 /// errno as an `io::Error`.

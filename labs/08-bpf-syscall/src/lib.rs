@@ -30,18 +30,13 @@ pub fn run(pin_path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(out, "created hash map {MAP_NAME}")?;
 
     for (port, packets) in PORTS {
-        map.update(port, packets, sys::BPF_NOEXIST)
-            .with_context(|| format!("adding {port}"))?;
+        map.update(port, packets, sys::BPF_NOEXIST).with_context(|| format!("adding {port}"))?;
         writeln!(out, "added {port} -> {packets}")?;
     }
     // The kernel, not we, enforces BPF_NOEXIST.
     match map.update(443, 0, sys::BPF_NOEXIST) {
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-            writeln!(out, "adding 443 again is refused: {e}")?
-        }
-        other => bail!(
-            "adding 443 a second time with BPF_NOEXIST should fail with EEXIST, got {other:?}"
-        ),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => writeln!(out, "adding 443 again is refused: {e}")?,
+        other => bail!("adding 443 a second time with BPF_NOEXIST should fail with EEXIST, got {other:?}"),
     }
 
     let packets = map.lookup(80).context("looking up 80")?;
@@ -54,17 +49,12 @@ pub fn run(pin_path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     map.delete(22).context("deleting 22")?;
     let gone = map.lookup(22).context("looking up 22 after deleting it")?;
     writeln!(out, "deleted 22; lookup 22 -> {gone:?}")?;
-    ensure!(
-        gone.is_none(),
-        "22 is still there after BPF_MAP_DELETE_ELEM"
-    );
+    ensure!(gone.is_none(), "22 is still there after BPF_MAP_DELETE_ELEM");
 
     // A hash map has no order of its own: walk it the way bpftool does.
     let mut key = None;
     while let Some(next) = map.next_key(key).context("walking the keys")? {
-        let value = map
-            .lookup(next)
-            .with_context(|| format!("looking up {next}"))?;
+        let value = map.lookup(next).with_context(|| format!("looking up {next}"))?;
         writeln!(out, "walk: {next} -> {value:?}")?;
         key = Some(next);
     }
@@ -76,8 +66,7 @@ pub fn run(pin_path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
         }
         _ => {}
     }
-    map.pin(pin_path)
-        .with_context(|| format!("pinning the map at {}", pin_path.display()))?;
+    map.pin(pin_path).with_context(|| format!("pinning the map at {}", pin_path.display()))?;
     writeln!(out, "pinned at {}", pin_path.display())?;
     Ok(())
 }

@@ -32,18 +32,12 @@ impl CountMap {
         let fd = sys::bpf(Cmd::MapCreate, &mut attr)?;
         // SAFETY: BPF_MAP_CREATE returned a new descriptor that nothing
         // else owns.
-        Ok(Self {
-            fd: unsafe { OwnedFd::from_raw_fd(fd as i32) },
-        })
+        Ok(Self { fd: unsafe { OwnedFd::from_raw_fd(fd as i32) } })
     }
 
     /// The map's attr for an element command on `key`.
     fn elem(&self, key: &u32) -> ElemAttr {
-        ElemAttr {
-            map_fd: self.fd.as_raw_fd() as u32,
-            key: sys::addr(key),
-            ..Default::default()
-        }
+        ElemAttr { map_fd: self.fd.as_raw_fd() as u32, key: sys::addr(key), ..Default::default() }
     }
 
     /// BPF_MAP_UPDATE_ELEM: stores `value` at `key`. `flags` says whether
@@ -101,8 +95,5 @@ impl CountMap {
 
 /// The error a method returns until it is written.
 fn not_written(method: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!("CountMap::{method} is not written yet (TODO in src/map.rs)"),
-    )
+    io::Error::new(io::ErrorKind::Unsupported, format!("CountMap::{method} is not written yet (TODO in src/map.rs)"))
 }

@@ -87,19 +87,9 @@ pub fn bpf<A>(cmd: Cmd, attr: &mut A) -> io::Result<i64> {
     // SAFETY: `attr` is a live, exclusively borrowed #[repr(C)] attr struct
     // whose size we pass along; any addresses inside it were taken by the
     // caller from values that outlive this call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd as libc::c_int,
-            attr as *mut A,
-            size_of::<A>() as libc::c_uint,
-        )
-    };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
+    let ret =
+        unsafe { libc::syscall(libc::SYS_bpf, cmd as libc::c_int, attr as *mut A, size_of::<A>() as libc::c_uint) };
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
 }
 // ANCHOR_END: bpf
 

@@ -7,7 +7,6 @@ use libbpf_rs::{MapCore, MapFlags};
 
 use crate::{NR_CLOCK_NANOSLEEP, NR_EXECVE, NR_NANOSLEEP, TailCallsSkel};
 
-// ANCHOR: fill
 /// Puts each handler in the slots of the system calls it handles:
 /// `handle_execve` at execve, `handle_timer` at nanosleep and
 /// clock_nanosleep.
@@ -30,4 +29,3 @@ pub fn fill(skel: &TailCallsSkel<'_>) -> anyhow::Result<()> {
     Ok(())
     // ANCHOR_END: solution
 }
-// ANCHOR_END: fill

@@ -34,18 +34,12 @@ impl CountMap {
         let fd = sys::bpf(Cmd::MapCreate, &mut attr)?;
         // SAFETY: BPF_MAP_CREATE returned a new descriptor that nothing
         // else owns.
-        Ok(Self {
-            fd: unsafe { OwnedFd::from_raw_fd(fd as i32) },
-        })
+        Ok(Self { fd: unsafe { OwnedFd::from_raw_fd(fd as i32) } })
     }
 
     /// The map's attr for an element command on `key`.
     fn elem(&self, key: &u32) -> ElemAttr {
-        ElemAttr {
-            map_fd: self.fd.as_raw_fd() as u32,
-            key: sys::addr(key),
-            ..Default::default()
-        }
+        ElemAttr { map_fd: self.fd.as_raw_fd() as u32, key: sys::addr(key), ..Default::default() }
     }
 
     /// BPF_MAP_UPDATE_ELEM: stores `value` at `key`. `flags` says whether
@@ -101,11 +95,8 @@ impl CountMap {
     pub fn pin(&self, path: &Path) -> io::Result<()> {
         let path = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
-        let mut attr = ObjAttr {
-            pathname: path.as_ptr() as u64,
-            bpf_fd: self.fd.as_raw_fd() as u32,
-            ..Default::default()
-        };
+        let mut attr =
+            ObjAttr { pathname: path.as_ptr() as u64, bpf_fd: self.fd.as_raw_fd() as u32, ..Default::default() };
         sys::bpf(Cmd::ObjPin, &mut attr).map(drop)
     }
     // ANCHOR_END: solution

@@ -4,7 +4,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-// ANCHOR: maps
+// ANCHOR: bpf
 // Slot N holds the program that handles system call N. User space fills
 // it: a program array takes program file descriptors, not data.
 struct {
@@ -28,7 +28,6 @@ struct {
 	__type(key, u32);
 	__type(value, u64);
 } timer_hits SEC(".maps");
-// ANCHOR_END: maps
 
 // The sys_enter raw tracepoint's arguments: the caller's registers and
 // the system call number.
@@ -49,7 +48,6 @@ static __always_inline void mark(void *hits, u32 nr)
 		bpf_map_update_elem(hits, &nr, &one, BPF_NOEXIST);
 }
 
-// ANCHOR: handlers
 // The handlers have no attach point of their own ("raw_tp" without a
 // name): they only ever run as tail calls from the dispatcher, with its
 // context.
@@ -66,9 +64,7 @@ int handle_timer(struct bpf_raw_tracepoint_args *ctx)
 	mark(&timer_hits, syscall_nr(ctx));
 	return 0;
 }
-// ANCHOR_END: handlers
 
-// ANCHOR: bpf
 // Runs at the entry of every system call, in every process.
 SEC("raw_tp/sys_enter")
 int dispatch(struct bpf_raw_tracepoint_args *ctx)
