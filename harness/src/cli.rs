@@ -54,6 +54,9 @@ pub enum Command {
         /// Also show the guest's console.
         #[arg(long)]
         console: bool,
+        /// Run again whenever a file of the lab changes.
+        #[arg(long, conflicts_with_all = ["json", "junit"])]
+        watch: bool,
         #[arg(long)]
         json: Option<PathBuf>,
         #[arg(long)]
@@ -156,9 +159,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Kernels { fetch } => kernels(fetch),
         Command::Hint { number } => hint(number),
         Command::List => list(),
-        Command::Lab { number, solution, console, json, junit, vm } => {
+        Command::Lab { number, solution, console, watch, json, junit, vm } => {
             let variant = if solution { Variant::Solution } else { Variant::Starter };
-            lab(number, variant, console, json, junit, &vm)
+            if watch {
+                watch_lab(number, variant, console, &vm)
+            } else {
+                lab(number, variant, console, json, junit, &vm)
+            }
         }
         Command::Grade { json, junit, vm } => grade(json, junit, &vm),
         Command::Verify { labs, vm } => verify(&labs, &vm),
@@ -216,6 +223,69 @@ fn lab(
         report::write_junit(&path, &reports)?;
     }
     Ok(exit_for(&reports))
+}
+
+/// `labctl lab N --watch`: runs the lab, then again after every save, until
+/// Ctrl-C. A harness error in one run is shown and watching goes on.
+fn watch_lab(number: u32, variant: Variant, console: bool, vm: &VmArgs) -> Result<ExitCode> {
+    use notify::Watcher;
+    let ws = Workspace::discover()?;
+    let lab = ws.lab(number)?;
+    let opts = options(vm);
+    let (changed_tx, changed) = mpsc::channel();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // Only edits count: the build itself opens and reads every source
+        // file, and build output is not an edit either.
+        let is_edit = |ev: &notify::Event| {
+            matches!(
+                ev.kind,
+                notify::EventKind::Create(_) | notify::EventKind::Modify(_) | notify::EventKind::Remove(_)
+            ) && ev.paths.iter().any(|p| !p.components().any(|c| c.as_os_str() == "target"))
+        };
+        if res.is_ok_and(|ev| is_edit(&ev)) {
+            let _ = changed_tx.send(());
+        }
+    })
+    .map_err(|e| Error::Usage(format!("cannot watch files: {e}")))?;
+    let mut dirs = vec![lab.dir.clone()];
+    if variant == Variant::Solution {
+        dirs.push(lab.solution_dir.clone());
+    }
+    for dir in &dirs {
+        watcher
+            .watch(dir, notify::RecursiveMode::Recursive)
+            .map_err(|e| Error::Usage(format!("cannot watch {}: {e}", dir.display())))?;
+    }
+    let term = Terminal::start(TerminalOptions { console, progress: !opts.quiet });
+    let env = engine::prepare(&ws, &opts, &term.sink);
+    term.finish();
+    let env = env?;
+    let mut last = ExitCode::from(1);
+    loop {
+        let term = Terminal::start(TerminalOptions { console, progress: !opts.quiet });
+        let result = engine::run_lab(&env, &lab, variant, &term.sink);
+        term.finish();
+        match result {
+            Ok(report) => last = exit_for(&[report]),
+            Err(Error::Interrupted) => return Ok(last),
+            Err(e) => eprintln!("error: {e}"),
+        }
+        println!(
+            "\nWatching {} for changes: save a file to run again, Ctrl-C to stop.",
+            ws.relative(&lab.dir).display()
+        );
+        while changed.try_recv().is_ok() {}
+        loop {
+            if crate::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(last);
+            }
+            if changed.recv_timeout(Duration::from_millis(200)).is_ok() {
+                break;
+            }
+        }
+        // Editors write a file in several steps: settle before building.
+        while changed.recv_timeout(Duration::from_millis(300)).is_ok() {}
+    }
 }
 
 /// A report for a lab the harness could not run.

@@ -335,6 +335,10 @@ pub fn run_lab(env: &Env, lab: &Lab, variant: Variant, sink: &Sink) -> Result<La
     let build_start = Instant::now();
     let build = builder::build_lab(&env.ws, lab, variant, env.options.quiet)?;
     report.phases.build_ms = build_start.elapsed().as_millis() as u64;
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        // Ctrl-C reached cargo too: its failure says nothing about the code.
+        return Err(Error::Interrupted);
+    }
     send(sink, EngineEvent::Phase { name: "build", ms: report.phases.build_ms, detail: variant.name().into() });
     let binaries = match build {
         LabBuild::Built(bins) => bins,

@@ -87,7 +87,10 @@ fn every_lab_keeps_its_invariants() {
         for step in &lab.manifest.steps {
             if let Some(bin) = step.run[0].strip_prefix("/lab/bin/") {
                 if !bins.contains(bin) {
-                    problems.push(format!("{name}: step {:?} runs /lab/bin/{bin}, which the crate does not build ({bins:?})", step.name));
+                    problems.push(format!(
+                        "{name}: step {:?} runs /lab/bin/{bin}, which the crate does not build ({bins:?})",
+                        step.name
+                    ));
                 }
             }
         }
