@@ -20,6 +20,9 @@ mkdir -p "$out"
 cargo build -q -p labctl
 labctl="$repo/target/debug/labctl"
 
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
 only=("$@")
 wanted() {
     [ ${#only[@]} -eq 0 ] && return 0
@@ -38,9 +41,16 @@ wanted() {
 # terminal does would make the file differ from run to run (and `strace -c`
 # prints its table to stderr after the program's stdout anyway).
 capture() {
-    local name=$1 expected=$2
-    shift 2
+    local name=$1
+    shift
     wanted "$name" || return 0
+    capture_to "$out/$name.txt" "$@"
+}
+
+# capture_to FILE EXPECTED_STATUS LABCTL_ARGS...: capture, into any file.
+capture_to() {
+    local file=$1 expected=$2
+    shift 2
     local tmp status=0
     tmp=$(mktemp -d)
     echo "> labctl $*" >&2
@@ -51,12 +61,42 @@ capture() {
         rm -rf "$tmp"
         return 1
     fi
-    # Each stream ends in exactly one newline; trailing blank lines would
-    # show up as empty lines in the code block.
-    for stream in stdout stderr; do
-        [ -s "$tmp/$stream" ] && sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$tmp/$stream"
-    done >"$out/$name.txt"
+    # `labctl lab` prints the verdict on stdout and the build and VM
+    # commands it runs on stderr; the book shows the verdict.
+    local streams=(stdout stderr)
+    [ "$1" = lab ] && streams=(stdout)
+    # Each stream ends in exactly one newline (trailing blank lines would
+    # show up as empty lines in the code block), and paths are shown
+    # relative to the repository, as a reader's checkout would print them.
+    for stream in "${streams[@]}"; do
+        if [ -s "$tmp/$stream" ]; then
+            sed -e "s|$repo/||g" -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$tmp/$stream" | awk 1
+        fi
+    done >"$file"
     rm -rf "$tmp"
+}
+
+# bundle BINARY DEMO: prints the path of a shell script that unpacks BINARY to
+# /tmp in the guest and then runs book/demos/DEMO with the script's arguments.
+# `labctl run` copies one host file into the VM (the command itself), so a
+# demo that needs a lab binary *and* other commands travels as one script.
+bundle() {
+    local binary=$1 demo=$2 name script
+    name=$(basename "$binary")
+    script="$work/$demo"
+    strip -o "$work/$name" "$binary"
+    {
+        echo '#!/bin/sh'
+        echo 'set -e'
+        echo 'mkdir -p /tmp'
+        echo "base64 -d <<'BINARY' | gunzip >/tmp/$name"
+        gzip -9 -c "$work/$name" | base64
+        echo 'BINARY'
+        echo "chmod +x /tmp/$name"
+        cat "book/demos/$demo"
+    } >"$script"
+    chmod +x "$script"
+    echo "$script"
 }
 
 # Chapter 1: the kernel the VM runs, and syscall censuses of a statically
@@ -65,5 +105,26 @@ capture uname-r 0 run -- uname -r
 capture strace-c-echo 0 run -- strace -c /bin/echo hello
 capture strace-getrandom 0 run -- strace -e trace=getrandom,readlink /bin/echo hi
 capture strace-c-bpftool-version 0 run -- strace -c /usr/sbin/bpftool version
+
+# Lab pages: what the starter's verdict looks like, and what passing looks
+# like.
+capture lab-01-starter 1 lab 1
+capture lab-01-solution 0 lab 1 --solution
+capture lab-03-starter 1 lab 3
+capture lab-03-solution 0 lab 3 --solution
+
+# Chapters 2 and 3: the Hello World solution at work, then as the kernel
+# holds it.
+if wanted hello-trace || wanted hello-prog-show || wanted hello-xlated || wanted hello-jited; then
+    # Starter and solution share target/debug: build the solution last.
+    "$labctl" lab 3 --solution >/dev/null
+    hello=$(bundle target/debug/hello-world hello-world.sh)
+    capture hello-trace 0 run --timeout 60 -- "$hello" trace
+    capture hello-prog-show 0 run --timeout 60 -- "$hello" prog-show
+    capture hello-xlated 0 run --timeout 60 -- "$hello" xlated
+    # Debian's bpftool is built without a disassembler; the page shows
+    # what that looks like.
+    capture hello-jited 255 run --timeout 60 -- "$hello" jited
+fi
 
 echo "book outputs written to $out" >&2
