@@ -106,6 +106,17 @@ capture strace-c-echo 0 run -- strace -c /bin/echo hello
 capture strace-getrandom 0 run -- strace -e trace=getrandom,readlink /bin/echo hi
 capture strace-c-bpftool-version 0 run -- strace -c /usr/sbin/bpftool version
 
+# Chapter 4: the bpf() system call seen through strace, driven by bpftool on a
+# pinned hash map. Each capture starts from a fresh VM, so it sets up what it
+# needs; `2>&1` keeps strace's lines in order with bpftool's.
+map=/sys/fs/bpf/counts
+create_map="bpftool map create $map type hash key 4 value 8 entries 16 name counts"
+put_42="bpftool map update pinned $map key 1 0 0 0 value 42 0 0 0 0 0 0 0"
+capture bpf-map-create 0 run -- /bin/sh -c "strace -e trace=bpf $create_map 2>&1"
+capture bpf-map-update 0 run -- /bin/sh -c "$create_map && strace -e trace=bpf $put_42 2>&1"
+capture bpf-map-dump 0 run -- /bin/sh -c "$create_map && $put_42 && strace -e trace=bpf bpftool map dump pinned $map 2>&1"
+capture bpf-map-show 0 run -- /bin/sh -c "$create_map && $put_42 && bpftool map show && ls -l /sys/fs/bpf"
+
 # Lab pages: what the starter's verdict looks like, and what passing looks
 # like.
 capture lab-01-starter 1 lab 1
