@@ -88,8 +88,13 @@ pub fn package_name(dir: &Path) -> Result<String> {
         .ok_or_else(|| Error::Usage(format!("{}: no [package] name", path.display())))
 }
 
-/// Builds a lab's binaries, from the starter or with the solution laid over.
+/// Builds a lab's binaries, from the starter or with the solution laid over,
+/// and returns copies of them that no later build can overwrite.
 pub fn build_lab(ws: &Workspace, lab: &Lab, variant: Variant, quiet: bool) -> Result<LabBuild> {
+    // Starter and solution builds leave their binaries at the same path in
+    // target/debug: hold a lock from the build until the copy is taken, so
+    // that two labctl runs at once cannot swap them.
+    let _lock = build_lock(ws)?;
     let package = package_name(&lab.dir)?;
     let mut cmd = cargo(ws);
     cmd.args(["build", "-p", &package, "--bins", "--message-format=json-render-diagnostics"]);
@@ -99,10 +104,23 @@ pub fn build_lab(ws: &Workspace, lab: &Lab, variant: Variant, quiet: bool) -> Re
     }
     let (bins, output) = run_cargo(&mut cmd, quiet)?;
     match bins {
-        Some(bins) if !bins.is_empty() => Ok(LabBuild::Built(bins)),
+        Some(bins) if !bins.is_empty() => {
+            let copies: Result<Vec<PathBuf>> =
+                bins.iter().map(|b| crate::image::stripped_copy(b, &ws.cache_dir())).collect();
+            Ok(LabBuild::Built(copies?))
+        }
         Some(_) => Err(Error::Usage(format!("{} builds no binary: give it a [[bin]]", lab.dir.display()))),
         None => Ok(LabBuild::Failed(output)),
     }
+}
+
+fn build_lock(ws: &Workspace) -> Result<nix::fcntl::Flock<fs::File>> {
+    let dir = ws.target_dir().join("labctl");
+    fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    let path = dir.join("build.lock");
+    let file = fs::File::create(&path).map_err(Error::io(format!("creating {}", path.display())))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::Io { context: format!("locking {}", path.display()), source: e.into() })
 }
 
 /// Runs cargo with JSON messages: the executables it built (None when the

@@ -179,19 +179,24 @@ pub fn parse_ldd(text: &str) -> Vec<PathBuf> {
 /// A copy of `binary` without debug info, cached by path, size and mtime:
 /// debug builds are tens of MB, and every byte is unpacked at each boot.
 pub fn stripped_copy(binary: &Path, cache: &Path) -> Result<PathBuf> {
+    if binary.starts_with(cache.join("binaries")) {
+        return Ok(binary.to_path_buf());
+    }
     let meta = fs::metadata(binary).map_err(Error::io(format!("reading {}", binary.display())))?;
     let mut h = Sha256::new();
     h.update(binary.as_os_str().as_encoded_bytes());
     h.update(meta.len().to_le_bytes());
     h.update(meta.mtime().to_le_bytes());
     h.update(meta.mtime_nsec().to_le_bytes());
-    let dir = cache.join("stripped");
-    let out = dir.join(hex::encode(&h.finalize()[..16]));
+    // The copy keeps the binary's name: it becomes /lab/bin/<name>.
+    let dir = cache.join("binaries").join(hex::encode(&h.finalize()[..16]));
+    let out = dir.join(binary.file_name().unwrap_or_default());
     if out.is_file() {
         return Ok(out);
     }
     fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
-    let tmp = out.with_extension("tmp");
+    // Per process: two runs may strip the same binary at once.
+    let tmp = dir.join(format!(".tmp{}", std::process::id()));
     let mut cmd = Command::new("strip");
     cmd.arg("--strip-debug").arg("-o").arg(&tmp).arg(binary);
     match cmd.output() {

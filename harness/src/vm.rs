@@ -178,10 +178,10 @@ pub fn run(
         let elapsed = now.duration_since(started);
         if booted.is_none() && elapsed > timeouts.boot {
             let message = if saw_console || spec.console == Console::Interactive {
-                format!("the kernel started but the agent did not report within {} s", timeouts.boot.as_secs_f64())
+                format!("the guest started but the agent did not report within {} s", timeouts.boot.as_secs_f64())
             } else {
                 format!(
-                    "no output from the kernel within {} s ({} acceleration); the kernel or QEMU is stuck",
+                    "no output on the console within {} s ({} acceleration): the kernel or QEMU is stuck",
                     timeouts.boot.as_secs_f64(),
                     spec.accel.name()
                 )

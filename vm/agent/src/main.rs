@@ -7,39 +7,55 @@
 mod runner;
 mod setup;
 
+use std::fs::File;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use workbook_agent::{EVENTS_TTY, Event, PLAN_PATH, Plan};
 
-/// The events channel, shared by the threads that read step output.
+/// The events channel, shared by the threads that read step output; stderr
+/// (the console) when the port could not be opened.
 #[derive(Clone)]
-pub struct Events(Arc<Mutex<Box<dyn Write + Send>>>);
+pub struct Events(Arc<Mutex<Option<File>>>);
 
 impl Events {
     pub fn send(&self, ev: &Event) {
-        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut port = self.0.lock().unwrap_or_else(|p| p.into_inner());
         // A failed write has nowhere to be reported; the host notices the
         // missing events and says so.
-        let _ = w.write_all(ev.to_line().as_bytes());
-        let _ = w.flush();
+        let _ = match port.as_mut() {
+            Some(f) => f.write_all(ev.to_line().as_bytes()),
+            None => std::io::stderr().write_all(ev.to_line().as_bytes()),
+        };
+    }
+
+    /// Waits until the UART has sent everything written so far: powering
+    /// off with bytes still in the tty buffer would lose the last events.
+    pub fn drain(&self) {
+        if let Some(f) = self.0.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let _ = nix::sys::termios::tcdrain(f);
+        }
     }
 }
 
 fn main() {
     setup::mount_filesystems();
     let events = match setup::open_events(EVENTS_TTY) {
-        Ok(f) => Events(Arc::new(Mutex::new(Box::new(f)))),
+        Ok(f) => Events(Arc::new(Mutex::new(Some(f)))),
         Err(e) => {
             // Without the channel the host can only read the console.
             eprintln!("workbook-agent: cannot open {EVENTS_TTY}: {e}");
-            Events(Arc::new(Mutex::new(Box::new(std::io::stderr()))))
+            Events(Arc::new(Mutex::new(None)))
         }
     };
     for warning in setup::take_warnings() {
         events.send(&Event::Warning { message: warning });
     }
-    events.send(&Event::Hello { kernel: setup::kernel_release(), uptime_ms: setup::uptime_ms() });
+    let kernel = setup::kernel_release();
+    // One line in the console log (the kernel itself is quiet), so that a
+    // log shows how far a run got.
+    setup::console_line(&format!("workbook-agent: up on Linux {kernel}"));
+    events.send(&Event::Hello { kernel, uptime_ms: setup::uptime_ms() });
 
     let result = std::panic::catch_unwind(|| run(&events));
     match result {
@@ -48,6 +64,7 @@ fn main() {
         Err(_) => events.send(&Event::Warning { message: "the agent panicked".into() }),
     }
     events.send(&Event::Done);
+    events.drain();
     setup::power_off();
 }
 

@@ -52,6 +52,14 @@ pub fn open_events(path: &str) -> std::io::Result<File> {
     Ok(file)
 }
 
+/// Writes a line to the kernel console (the first serial port).
+pub fn console_line(line: &str) {
+    use std::io::Write;
+    if let Ok(mut console) = OpenOptions::new().write(true).open("/dev/console") {
+        let _ = writeln!(console, "{line}");
+    }
+}
+
 pub fn kernel_release() -> String {
     nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into())
 }
