@@ -112,6 +112,10 @@ pub enum Command {
     Kernels {
         #[arg(long)]
         fetch: bool,
+        /// A Debian archive URL (ending in /debian), for machines whose apt
+        /// has no Debian sources.
+        #[arg(long, requires = "fetch")]
+        mirror: Option<String>,
     },
     /// Every tier of every hint of lab N.
     Hint { number: u32 },
@@ -156,7 +160,7 @@ fn options(vm: &VmArgs) -> Options {
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Doctor => doctor(),
-        Command::Kernels { fetch } => kernels(fetch),
+        Command::Kernels { fetch, mirror } => kernels(fetch, mirror.as_deref()),
         Command::Hint { number } => hint(number),
         Command::List => list(),
         Command::Lab { number, solution, console, watch, json, junit, vm } => {
@@ -562,14 +566,14 @@ fn doctor() -> Result<ExitCode> {
     }
 }
 
-fn kernels(fetch: bool) -> Result<ExitCode> {
+fn kernels(fetch: bool, mirror: Option<&str>) -> Result<ExitCode> {
     let ws = Workspace::discover()?;
     let matrix = ws.kernels()?;
     for spec in &matrix.kernels {
         let path =
             crate::kernels::kernel_dir(&ws.cache_dir(), spec).join("boot").join(format!("vmlinuz-{}", spec.release));
         if fetch {
-            crate::kernels::fetch(spec, &ws.cache_dir(), false)?;
+            crate::kernels::fetch(spec, &ws.cache_dir(), mirror, false)?;
         }
         let state = if path.is_file() { "fetched" } else { "not fetched" };
         let default = if spec.name == matrix.default { " (default)" } else { "" };

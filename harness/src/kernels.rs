@@ -87,7 +87,7 @@ pub fn kernel_dir(cache: &Path, spec: &KernelSpec) -> PathBuf {
 pub fn resolve(matrix: &Matrix, cache: &Path, wanted: Option<&str>, quiet: bool) -> Result<Kernel> {
     let name = wanted.unwrap_or(&matrix.default);
     if let Some(spec) = matrix.get(name) {
-        return fetch(spec, cache, quiet);
+        return fetch(spec, cache, None, quiet);
     }
     let path = Path::new(name);
     if name.contains('/') || path.is_file() {
@@ -115,8 +115,10 @@ pub fn kernel_file(path: &Path) -> Result<Kernel> {
     Ok(Kernel { name: path.display().to_string(), image: path.to_path_buf(), modules_dir: None, release: None })
 }
 
-/// Downloads and unpacks one pinned kernel unless it already is.
-pub fn fetch(spec: &KernelSpec, cache: &Path, quiet: bool) -> Result<Kernel> {
+/// Downloads and unpacks one pinned kernel unless it already is. `mirror`
+/// (else `$WORKBOOK_DEBIAN_MIRROR`) is a Debian archive URL for machines
+/// whose apt has no Debian sources.
+pub fn fetch(spec: &KernelSpec, cache: &Path, mirror: Option<&str>, quiet: bool) -> Result<Kernel> {
     let dir = kernel_dir(cache, spec);
     let image = dir.join("boot").join(format!("vmlinuz-{}", spec.release));
     let modules = dir.join("lib/modules").join(&spec.release);
@@ -135,7 +137,7 @@ pub fn fetch(spec: &KernelSpec, cache: &Path, quiet: bool) -> Result<Kernel> {
     }
     let downloads = cache.join("downloads");
     fs::create_dir_all(&downloads).map_err(Error::io(format!("creating {}", downloads.display())))?;
-    let deb = download(spec, cache, &downloads, quiet)?;
+    let deb = download(spec, cache, &downloads, mirror, quiet)?;
     let actual = sha256_file(&deb)?;
     if actual != spec.sha256 {
         return Err(Error::Kernel(format!(
@@ -166,7 +168,7 @@ fn deb_name(spec: &KernelSpec) -> String {
     format!("{}_{}_amd64.deb", spec.package, spec.version)
 }
 
-fn download(spec: &KernelSpec, cache: &Path, downloads: &Path, quiet: bool) -> Result<PathBuf> {
+fn download(spec: &KernelSpec, cache: &Path, downloads: &Path, mirror: Option<&str>, quiet: bool) -> Result<PathBuf> {
     let deb = downloads.join(deb_name(spec));
     if deb.is_file() && sha256_file(&deb)? == spec.sha256 {
         return Ok(deb);
@@ -178,7 +180,7 @@ fn download(spec: &KernelSpec, cache: &Path, downloads: &Path, quiet: bool) -> R
     if exec::output(&mut plain, quiet).is_ok() && deb.is_file() {
         return Ok(deb);
     }
-    let options = private_apt(spec, cache, quiet)?;
+    let options = private_apt(spec, cache, mirror, quiet)?;
     let mut private = Command::new("apt-get");
     private.current_dir(downloads).args(&options).args(["download", "-q", &wanted]);
     exec::output(&mut private, quiet).map_err(|e| {
@@ -192,15 +194,17 @@ fn download(spec: &KernelSpec, cache: &Path, downloads: &Path, quiet: bool) -> R
 
 /// Options for apt-get that point it at `spec.suite` through the Debian
 /// archive URIs of the machine's own apt sources, with state of its own.
-fn private_apt(spec: &KernelSpec, cache: &Path, quiet: bool) -> Result<Vec<String>> {
-    let uris = match std::env::var("WORKBOOK_DEBIAN_MIRROR") {
-        Ok(uri) if !uri.is_empty() => vec![uri],
-        _ => debian_archive_uris(Path::new("/etc/apt")),
+fn private_apt(spec: &KernelSpec, cache: &Path, mirror: Option<&str>, quiet: bool) -> Result<Vec<String>> {
+    let from_env = std::env::var("WORKBOOK_DEBIAN_MIRROR").ok().filter(|u| !u.is_empty());
+    let uris = match mirror.map(str::to_string).or(from_env) {
+        Some(uri) => vec![uri],
+        None => debian_archive_uris(Path::new("/etc/apt")),
     };
     if uris.is_empty() {
         return Err(Error::Kernel(format!(
             "this machine's apt has no Debian archive sources (Ubuntu?), so Debian {} cannot be reached through it.\n  \
-             Set WORKBOOK_DEBIAN_MIRROR to a Debian mirror URL (the one ending in /debian), or pass a kernel file with --kernel PATH.",
+             Give a Debian mirror URL (ending in /debian): labctl kernels --fetch --mirror URL (or WORKBOOK_DEBIAN_MIRROR=URL),\n  \
+             or boot a kernel file of your own: --kernel /path/to/bzImage.",
             spec.suite
         )));
     }

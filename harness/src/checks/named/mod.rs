@@ -3,8 +3,10 @@
 
 mod bpf_map;
 mod exec_events;
+mod overhead;
 mod strace_bpf;
 mod strace_table;
+mod syscall_calls;
 
 use std::collections::HashSet;
 
@@ -20,7 +22,14 @@ pub struct NamedCheck {
 }
 
 /// Every named check. Add a line here for a new one.
-pub const REGISTRY: &[NamedCheck] = &[strace_table::CHECK, bpf_map::CHECK, strace_bpf::CHECK, exec_events::CHECK];
+pub const REGISTRY: &[NamedCheck] = &[
+    strace_table::CHECK,
+    bpf_map::CHECK,
+    strace_bpf::CHECK,
+    exec_events::CHECK,
+    overhead::CHECK,
+    syscall_calls::CHECK,
+];
 
 /// The registered names, for error messages.
 pub fn names() -> Vec<&'static str> {

@@ -52,11 +52,7 @@ fn max_ratio(args: &toml::Table) -> Result<f64, String> {
         Some(other) => return Err(format!("max_ratio must be a number, not {other}")),
         None => return Err("max_ratio is required, e.g. 0.1".into()),
     };
-    if ratio > 0.0 && ratio <= 1.0 {
-        Ok(ratio)
-    } else {
-        Err(format!("max_ratio = {ratio} is not in (0, 1]"))
-    }
+    if ratio > 0.0 && ratio <= 1.0 { Ok(ratio) } else { Err(format!("max_ratio = {ratio} is not in (0, 1]")) }
 }
 
 /// How a comparison came out, all times in milliseconds.
@@ -120,7 +116,11 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
         c.slow_step,
         limit * 100.0
     );
-    if c.ratio <= limit { Ok(format!("{summary}\n    {durations}")) } else { Err(bad(format!("{summary}\n    {durations}"))) }
+    if c.ratio <= limit {
+        Ok(format!("{summary}\n    {durations}"))
+    } else {
+        Err(bad(format!("{summary}\n    {durations}")))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,159 @@
+//! `syscall_calls`: two steps printed `strace -c` style tables; they must
+//! agree on the number of calls of every syscall. Errors are not compared:
+//! a counter that sees only syscall entries cannot know which calls failed.
+//!
+//! ```toml
+//! check = "syscall_calls"
+//! args = { expected = "strace", actual = "ebpf", ignore = ["exit_group"] }
+//! # optional: expected_stream / actual_stream = "stdout" | "stderr"
+//! # (default "stderr", where strace prints)
+//! ```
+//!
+//! `ignore` names syscalls that one counter sees and the other cannot (a
+//! call that never returns, such as exit_group, has no exit to count).
+
+use std::collections::{BTreeSet, HashSet};
+
+use super::args::{only, step_arg, string_arg};
+use super::strace_table::{Table, parse_table};
+use super::{NamedCheck, Observations, Outcome, Status};
+use crate::checks::{ending, excerpt, step, text_of};
+use crate::manifest::StreamSel;
+
+pub const CHECK: NamedCheck = NamedCheck { name: "syscall_calls", validate, evaluate };
+
+const KEYS: &[&str] = &["expected", "actual", "expected_stream", "actual_stream", "ignore"];
+
+fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
+    only(args, KEYS)?;
+    step_arg(args, "expected", steps)?;
+    step_arg(args, "actual", steps)?;
+    stream(args, "expected_stream")?;
+    stream(args, "actual_stream")?;
+    ignored(args)?;
+    Ok(())
+}
+
+fn stream(args: &toml::Table, key: &str) -> Result<StreamSel, String> {
+    if !args.contains_key(key) {
+        return Ok(StreamSel::Stderr);
+    }
+    match string_arg(args, key)? {
+        "stdout" => Ok(StreamSel::Stdout),
+        "stderr" => Ok(StreamSel::Stderr),
+        other => Err(format!("{key} = {other:?}: use \"stdout\" or \"stderr\"")),
+    }
+}
+
+fn ignored(args: &toml::Table) -> Result<BTreeSet<String>, String> {
+    match args.get("ignore") {
+        None => Ok(BTreeSet::new()),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("ignore: {v} is not a string")))
+            .collect(),
+        Some(other) => Err(format!("ignore must be a list of syscall names, not {other}")),
+    }
+}
+
+/// One line per syscall whose calls differ, in name order.
+pub fn compare(expected: &Table, actual: &Table, ignore: &BTreeSet<String>) -> Vec<String> {
+    let calls = |t: &Table, name: &str| t.rows.get(name).map_or(0, |c| c.calls);
+    let names: BTreeSet<&String> = expected.rows.keys().chain(actual.rows.keys()).collect();
+    names
+        .into_iter()
+        .filter(|n| !ignore.contains(*n))
+        .filter(|n| calls(expected, n) != calls(actual, n))
+        .map(|n| format!("{n:<18} expected {:<8} got {}", calls(expected, n), calls(actual, n)))
+        .collect()
+}
+
+/// Calls in the table, leaving out the ignored syscalls.
+fn counted(t: &Table, ignore: &BTreeSet<String>) -> u64 {
+    t.rows.iter().filter(|(n, _)| !ignore.contains(*n)).map(|(_, c)| c.calls).sum()
+}
+
+fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
+    let bad = |m: String| (Status::Bad, m);
+    let read = |key: &str, stream_key: &str| -> Result<(String, Table), (Status, String)> {
+        let name = string_arg(args, key).map_err(bad)?;
+        let s = step(obs, name)?;
+        let text = text_of(s, stream(args, stream_key).map_err(bad)?);
+        let table = parse_table(&text).map_err(|e| {
+            bad(format!("`{name}` ({}) printed no strace -c table: {e}\n{}", ending(s), excerpt(&text, 6)))
+        })?;
+        Ok((name.to_string(), table))
+    };
+    let (exp_name, expected) = read("expected", "expected_stream")?;
+    let (act_name, actual) = read("actual", "actual_stream")?;
+    let ignore = ignored(args).map_err(bad)?;
+    let diffs = compare(&expected, &actual, &ignore);
+    let leaving_out = match ignore.iter().map(String::as_str).collect::<Vec<_>>().join(", ") {
+        names if names.is_empty() => String::new(),
+        names => format!(" (leaving out {names})"),
+    };
+    if diffs.is_empty() {
+        return Ok(format!(
+            "`{act_name}` counted the same {} calls of {} syscalls as `{exp_name}`{leaving_out}",
+            counted(&expected, &ignore),
+            expected.rows.keys().filter(|n| !ignore.contains(*n)).count()
+        ));
+    }
+    let mut detail = format!(
+        "`{act_name}` counted {} calls, `{exp_name}` {}{leaving_out}; the syscalls that differ:",
+        counted(&actual, &ignore),
+        counted(&expected, &ignore)
+    );
+    for d in diffs.iter().take(12) {
+        detail.push_str("\n    ");
+        detail.push_str(d);
+    }
+    if diffs.len() > 12 {
+        detail.push_str(&format!("\n    … and {} more", diffs.len() - 12));
+    }
+    Err(bad(detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRACE: &str = "% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 50.77    0.738375          36     10000           read
+ 49.05    0.713279          35     10001           write
+  0.00    0.000021          21         1         1 getrandom
+------ ----------- ----------- --------- --------- ----------------
+100.00    1.454254          36     20002         1 total
+";
+
+    const EBPF: &str = "% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+  0.00    0.000000           0     10001           write
+  0.00    0.000000           0     10000           read
+  0.00    0.000000           0         1           getrandom
+  0.00    0.000000           0         1           exit_group
+------ ----------- ----------- --------- --------- ----------------
+  0.00    0.000000           0     20003           total
+";
+
+    #[test]
+    fn calls_agree_whatever_the_errors_and_order() {
+        let (e, a) = (parse_table(STRACE).unwrap(), parse_table(EBPF).unwrap());
+        let ignore = BTreeSet::from(["exit_group".to_string()]);
+        assert!(compare(&e, &a, &ignore).is_empty());
+        assert_eq!(counted(&a, &ignore), 20002);
+        let diffs = compare(&e, &a, &BTreeSet::new());
+        assert_eq!(diffs.len(), 1);
+        assert!(diffs[0].starts_with("exit_group") && diffs[0].contains("expected 0") && diffs[0].ends_with("got 1"));
+    }
+
+    #[test]
+    fn a_missing_syscall_is_a_difference() {
+        let e = parse_table(STRACE).unwrap();
+        let mut a = e.clone();
+        a.rows.remove("read");
+        let diffs = compare(&e, &a, &BTreeSet::new());
+        assert!(diffs[0].starts_with("read") && diffs[0].contains("expected 10000") && diffs[0].ends_with("got 0"));
+    }
+}
