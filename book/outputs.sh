@@ -117,6 +117,15 @@ capture bpf-map-update 0 run -- /bin/sh -c "$create_map && strace -e trace=bpf $
 capture bpf-map-dump 0 run -- /bin/sh -c "$create_map && $put_42 && strace -e trace=bpf bpftool map dump pinned $map 2>&1"
 capture bpf-map-show 0 run -- /bin/sh -c "$create_map && $put_42 && bpftool map show && ls -l /sys/fs/bpf"
 
+# Chapter 5: the same struct in two kernels' BTF, to show why CO-RE exists.
+task_struct_fields="uname -r; bpftool btf dump file /sys/kernel/btf/vmlinux format raw |
+    awk '/^\\[[0-9]+\\] STRUCT .task_struct. /{f=1; print; next}
+         f && /^\t.(pid|tgid|comm). /{print}
+         f && /^\\[/{exit}'"
+capture btf-task-struct-6.1 0 run --kernel 6.1 -- /bin/sh -c "$task_struct_fields"
+capture btf-task-struct-6.12 0 run --kernel 6.12 -- /bin/sh -c "$task_struct_fields"
+capture btf-sysfs 0 run -- /bin/sh -c "ls /sys/kernel/btf | head -n 5; ls /sys/kernel/btf | wc -l; bpftool btf show | head -n 3"
+
 # Lab pages: what the starter's verdict looks like, and what passing looks
 # like.
 capture lab-01-starter 1 lab 1
