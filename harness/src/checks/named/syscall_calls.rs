@@ -56,16 +56,18 @@ fn ignored(args: &toml::Table) -> Result<BTreeSet<String>, String> {
     }
 }
 
-/// One line per syscall whose calls differ, in name order.
+/// One line per syscall whose calls differ, the biggest counts first.
 pub fn compare(expected: &Table, actual: &Table, ignore: &BTreeSet<String>) -> Vec<String> {
     let calls = |t: &Table, name: &str| t.rows.get(name).map_or(0, |c| c.calls);
     let names: BTreeSet<&String> = expected.rows.keys().chain(actual.rows.keys()).collect();
-    names
+    let mut differ: Vec<(&String, u64, u64)> = names
         .into_iter()
         .filter(|n| !ignore.contains(*n))
-        .filter(|n| calls(expected, n) != calls(actual, n))
-        .map(|n| format!("{n:<18} expected {:<8} got {}", calls(expected, n), calls(actual, n)))
-        .collect()
+        .map(|n| (n, calls(expected, n), calls(actual, n)))
+        .filter(|(_, e, a)| e != a)
+        .collect();
+    differ.sort_by(|x, y| y.1.max(y.2).cmp(&x.1.max(x.2)).then(x.0.cmp(y.0)));
+    differ.into_iter().map(|(n, e, a)| format!("{n:<18} expected {e:<8} got {a}")).collect()
 }
 
 /// Calls in the table, leaving out the ignored syscalls.
