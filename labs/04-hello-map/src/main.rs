@@ -52,19 +52,17 @@ fn main() -> anyhow::Result<()> {
 }
 // ANCHOR_END: main
 
-// ANCHOR: read
+// ANCHOR: todo
 /// Reads the whole map: user ID -> number of execve calls.
 fn read_counts(map: &impl MapCore) -> anyhow::Result<BTreeMap<u32, u64>> {
-    // ANCHOR: todo
     // TODO: walk the map into a BTreeMap. `map.keys()` yields every key as
     // raw bytes (a u32 in the machine's byte order: `u32::from_ne_bytes`);
     // `map.lookup(&key, libbpf_rs::MapFlags::ANY)?` returns the value's bytes
     // (a u64), or None when the entry went away in between.
     let _ = map;
     Ok(BTreeMap::new())
-    // ANCHOR_END: todo
 }
-// ANCHOR_END: read
+// ANCHOR_END: todo
 
 /// One line: `uid 0: 3  uid 1000: 4`.
 fn render(counts: &BTreeMap<u32, u64>) -> String {

@@ -52,10 +52,9 @@ fn main() -> anyhow::Result<()> {
 }
 // ANCHOR_END: main
 
-// ANCHOR: read
+// ANCHOR: solution
 /// Reads the whole map: user ID -> number of execve calls.
 fn read_counts(map: &impl MapCore) -> anyhow::Result<BTreeMap<u32, u64>> {
-    // ANCHOR: solution
     let mut counts = BTreeMap::new();
     for key in map.keys() {
         // A key read a moment ago may be gone now: skip it.
@@ -69,9 +68,8 @@ fn read_counts(map: &impl MapCore) -> anyhow::Result<BTreeMap<u32, u64>> {
         counts.insert(uid, calls);
     }
     Ok(counts)
-    // ANCHOR_END: solution
 }
-// ANCHOR_END: read
+// ANCHOR_END: solution
 
 /// One line: `uid 0: 3  uid 1000: 4`.
 fn render(counts: &BTreeMap<u32, u64>) -> String {

@@ -6,7 +6,7 @@
 // kprobes need a GPL-compatible program.
 char LICENSE[] SEC("license") = "GPL";
 
-// ANCHOR: map
+// ANCHOR: bpf
 // User ID -> how many times that user called execve. The map lives in the
 // kernel; user space finds it by name and reads it whenever it likes.
 struct {
@@ -15,9 +15,7 @@ struct {
 	__type(key, u32);
 	__type(value, u64);
 } counter_table SEC(".maps");
-// ANCHOR_END: map
 
-// ANCHOR: bpf
 SEC("ksyscall/execve")
 int count_execve(void *ctx)
 {

@@ -7,7 +7,7 @@
 // kprobes need a GPL-compatible program.
 char LICENSE[] SEC("license") = "GPL";
 
-// ANCHOR: event
+// ANCHOR: bpf
 // One execve, as user space receives it. src/event.rs reads these bytes:
 // keep the two in step.
 struct event {
@@ -31,9 +31,7 @@ struct {
 } events SEC(".maps");
 
 const char message[12] = "Hello World";
-// ANCHOR_END: event
 
-// ANCHOR: bpf
 // libbpf turns "ksyscall/execve" into a kprobe on the kernel's execve entry
 // point, and BPF_KSYSCALL hands us the syscall's own arguments.
 SEC("ksyscall/execve")
