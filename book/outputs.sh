@@ -76,27 +76,39 @@ capture_to() {
     rm -rf "$tmp"
 }
 
-# bundle BINARY DEMO: prints the path of a shell script that unpacks BINARY to
-# /tmp in the guest and then runs book/demos/DEMO with the script's arguments.
-# `labctl run` copies one host file into the VM (the command itself), so a
-# demo that needs a lab binary *and* other commands travels as one script.
+# bundle DEMO FILE...: prints the path of a shell script that unpacks each
+# FILE to /tmp in the guest and then runs book/demos/DEMO with the script's
+# arguments. `labctl run` copies one host file into the VM (the command
+# itself), so a demo that needs a lab binary or compiled eBPF objects *and*
+# other commands travels as one script.
 bundle() {
-    local binary=$1 demo=$2 name script
-    name=$(basename "$binary")
+    local demo=$1 file name script
+    shift
     script="$work/$demo"
-    strip -o "$work/$name" "$binary"
     {
         echo '#!/bin/sh'
         echo 'set -e'
         echo 'mkdir -p /tmp'
-        echo "base64 -d <<'BINARY' | gunzip >/tmp/$name"
-        gzip -9 -c "$work/$name" | base64
-        echo 'BINARY'
-        echo "chmod +x /tmp/$name"
+        for file in "$@"; do
+            name=$(basename "$file")
+            # Debug info is of no use in the guest and triples the size.
+            if [ -x "$file" ]; then strip -o "$work/$name.stripped" "$file"; else cp "$file" "$work/$name.stripped"; fi
+            echo "base64 -d <<'PAYLOAD' | gunzip >/tmp/$name"
+            gzip -9 -c "$work/$name.stripped" | base64
+            echo 'PAYLOAD'
+            echo "chmod +x /tmp/$name"
+        done
         cat "book/demos/$demo"
     } >"$script"
     chmod +x "$script"
     echo "$script"
+}
+
+# compile_bpf NAME: book/demos/bpf/NAME.bpf.c to $work/NAME.bpf.o. The demo
+# programs need only clang: demo.h stands in for libbpf's headers.
+compile_bpf() {
+    clang -g -O2 -target bpf -Wall -Wno-uninitialized -c "book/demos/bpf/$1.bpf.c" -o "$work/$1.bpf.o"
+    echo "$work/$1.bpf.o"
 }
 
 # Chapter 1: the kernel the VM runs, and syscall censuses of a statically
@@ -126,6 +138,16 @@ capture btf-task-struct-6.1 0 run --kernel 6.1 -- /bin/sh -c "$task_struct_field
 capture btf-task-struct-6.12 0 run --kernel 6.12 -- /bin/sh -c "$task_struct_fields"
 capture btf-sysfs 0 run -- /bin/sh -c "ls /sys/kernel/btf | head -n 5; ls /sys/kernel/btf | wc -l; bpftool btf show | head -n 3"
 
+# Chapter 6: the verifier accepting one program and rejecting five, each
+# with its log, in the VM's kernel.
+for demo in drop_icmp no_bounds_check no_null_check unbounded_loop not_gpl; do
+    if wanted "verifier-$demo"; then
+        expected=255
+        [ "$demo" = drop_icmp ] && expected=0
+        capture "verifier-$demo" "$expected" run --timeout 120 -- "$(bundle verifier.sh "$(compile_bpf "$demo")")" "$demo"
+    fi
+done
+
 # Lab pages: what the starter's verdict looks like, and what passing looks
 # like.
 capture lab-01-starter 1 lab 1
@@ -138,7 +160,7 @@ capture lab-03-solution 0 lab 3 --solution
 if wanted hello-trace || wanted hello-prog-show || wanted hello-xlated || wanted hello-jited; then
     # Starter and solution share target/debug: build the solution last.
     "$labctl" lab 3 --solution >/dev/null
-    hello=$(bundle target/debug/hello-world hello-world.sh)
+    hello=$(bundle hello-world.sh target/debug/hello-world)
     capture hello-trace 0 run --timeout 60 -- "$hello" trace
     capture hello-prog-show 0 run --timeout 60 -- "$hello" prog-show
     capture hello-xlated 0 run --timeout 60 -- "$hello" xlated
