@@ -140,13 +140,12 @@ capture btf-sysfs 0 run -- /bin/sh -c "ls /sys/kernel/btf | head -n 5; ls /sys/k
 
 # Chapter 6: the verifier accepting one program and rejecting five, each
 # with its log, in the VM's kernel.
-for demo in drop_icmp no_bounds_check no_null_check unbounded_loop not_gpl; do
-    if wanted "verifier-$demo"; then
-        expected=255
-        [ "$demo" = drop_icmp ] && expected=0
-        capture "verifier-$demo" "$expected" run --timeout 120 -- "$(bundle verifier.sh "$(compile_bpf "$demo")")" "$demo"
-    fi
-done
+verifier_demo() { bundle verifier.sh "$(compile_bpf "$1")"; }
+capture verifier-drop_icmp 0 run --timeout 120 -- "$(verifier_demo drop_icmp)" drop_icmp
+capture verifier-no_bounds_check 255 run --timeout 120 -- "$(verifier_demo no_bounds_check)" no_bounds_check
+capture verifier-no_null_check 255 run --timeout 120 -- "$(verifier_demo no_null_check)" no_null_check
+capture verifier-unbounded_loop 255 run --timeout 120 -- "$(verifier_demo unbounded_loop)" unbounded_loop
+capture verifier-not_gpl 255 run --timeout 120 -- "$(verifier_demo not_gpl)" not_gpl
 
 # Lab pages: what the starter's verdict looks like, and what passing looks
 # like.
