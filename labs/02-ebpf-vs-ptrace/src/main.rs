@@ -9,14 +9,14 @@ use lab02_ebpf_vs_ptrace::{Mode, Run, run};
 
 /// The workload: one read and one write per byte, so 2 system calls per
 /// byte, and not much else.
-const DEFAULT_COMMAND: [&str; 5] = ["dd", "bs=1", "count=5000", "if=/dev/zero", "of=/dev/null"];
+const DEFAULT_COMMAND: [&str; 5] = ["dd", "bs=1", "count=10000", "if=/dev/zero", "of=/dev/null"];
 
 #[derive(Parser)]
 #[command(about = "Count a command's system calls with ptrace and with eBPF, and time both")]
 struct Args {
     #[arg(value_enum, default_value_t = Choice::Compare)]
     mode: Choice,
-    /// The command to run (default: dd bs=1 count=5000 if=/dev/zero of=/dev/null).
+    /// The command to run (default: dd bs=1 count=10000 if=/dev/zero of=/dev/null).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
 }
