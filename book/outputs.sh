@@ -138,7 +138,7 @@ capture btf-task-struct-6.1 0 run --kernel 6.1 -- /bin/sh -c "$task_struct_field
 capture btf-task-struct-6.12 0 run --kernel 6.12 -- /bin/sh -c "$task_struct_fields"
 capture btf-sysfs 0 run -- /bin/sh -c "ls /sys/kernel/btf | head -n 5; ls /sys/kernel/btf | wc -l; bpftool btf show | head -n 3"
 
-# Chapter 6: the verifier accepting one program and rejecting five, each
+# Chapter 6: the verifier accepting one program and rejecting four, each
 # with its log, in the VM's kernel.
 verifier_demo() { bundle verifier.sh "$(compile_bpf "$1")"; }
 capture verifier-drop_icmp 0 run --timeout 120 -- "$(verifier_demo drop_icmp)" drop_icmp
@@ -146,6 +146,15 @@ capture verifier-no_bounds_check 255 run --timeout 120 -- "$(verifier_demo no_bo
 capture verifier-no_null_check 255 run --timeout 120 -- "$(verifier_demo no_null_check)" no_null_check
 capture verifier-unbounded_loop 255 run --timeout 120 -- "$(verifier_demo unbounded_loop)" unbounded_loop
 capture verifier-not_gpl 255 run --timeout 120 -- "$(verifier_demo not_gpl)" not_gpl
+
+# Chapter 7: which program types the VM's kernel supports.
+capture feature-prog-types 0 run -- /bin/sh -c "bpftool feature probe kernel 2>/dev/null | grep 'program_type'"
+
+# Chapter 8: the accepted verifier demo attached with XDP to the loopback
+# device, and run on hand-made packets with BPF_PROG_TEST_RUN.
+xdp_demo() { bundle xdp.sh "$(compile_bpf drop_icmp)"; }
+capture xdp-ping 0 run --timeout 120 -- "$(xdp_demo)" ping
+capture xdp-test-run 0 run --timeout 120 -- "$(xdp_demo)" test-run
 
 # Lab pages: what the starter's verdict looks like, and what passing looks
 # like.
