@@ -156,6 +156,16 @@ xdp_demo() { bundle xdp.sh "$(compile_bpf drop_icmp)"; }
 capture xdp-ping 0 run --timeout 120 -- "$(xdp_demo)" ping
 capture xdp-test-run 0 run --timeout 120 -- "$(xdp_demo)" test-run
 
+# Chapter 9: a seccomp filter at work (strace installs one to stop only at
+# the system calls it traces), and the LSMs the VM's kernel runs.
+capture seccomp-status 0 run -- /bin/sh -c "
+    echo '\$ grep Seccomp /proc/self/status'
+    grep Seccomp /proc/self/status
+    echo '\$ strace -qq -f --seccomp-bpf -e trace=none grep Seccomp /proc/self/status'
+    strace -qq -f --seccomp-bpf -e trace=none grep Seccomp /proc/self/status"
+capture lsm-list 0 run -- /bin/sh -c "mount -t securityfs securityfs /sys/kernel/security &&
+    cat /sys/kernel/security/lsm && echo"
+
 # Lab pages: what the starter's verdict looks like, and what passing looks
 # like.
 capture lab-01-starter 1 lab 1
