@@ -49,10 +49,28 @@ impl Default for Options {
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
     Note(String),
-    LabStart { number: u32, title: String, variant: Variant },
-    Phase { name: &'static str, ms: u64, detail: String },
+    LabStart {
+        number: u32,
+        title: String,
+        variant: Variant,
+    },
+    Phase {
+        name: &'static str,
+        ms: u64,
+        detail: String,
+    },
     Console(String),
-    Output { step: String, stream: Stream, data: String },
+    Output {
+        step: String,
+        stream: Stream,
+        data: String,
+    },
+    /// A step's whole output that its manifest asks to show.
+    Shown {
+        step: String,
+        stdout: String,
+        stderr: String,
+    },
     StepEnd(StepResult),
     Warning(String),
     Verdict(Verdict),
@@ -398,6 +416,11 @@ pub fn run_lab(env: &Env, lab: &Lab, variant: Variant, sink: &Sink) -> Result<La
 
     let check_start = Instant::now();
     let obs = observations(&run.events);
+    for step in m.steps.iter().filter(|s| s.show) {
+        if let Some(r) = obs.steps.get(&step.name) {
+            send(sink, EngineEvent::Shown { step: r.name.clone(), stdout: r.stdout.clone(), stderr: r.stderr.clone() });
+        }
+    }
     report.checks = checks::evaluate(m, &obs);
     report.phases.check_ms = check_start.elapsed().as_millis() as u64;
     for v in &report.checks {

@@ -79,6 +79,10 @@ pub struct StepSpec {
     pub ready: Option<String>,
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
+    /// Print the step's output in the terminal report, for output that is
+    /// the point of the lab (a table, a measurement). Default: false.
+    #[serde(default)]
+    pub show: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -43,8 +43,22 @@ fn print_event(out: &mut impl Write, ev: &EngineEvent, opts: TerminalOptions) ->
             writeln!(out, "  step   {:<24} {} in {} ms", r.name, crate::checks::ending(r), r.duration_ms)
         }
         EngineEvent::Warning(w) => writeln!(out, "  warning: {w}"),
+        EngineEvent::Shown { step, stdout, stderr } => {
+            writeln!(out, "\n── {step} ──")?;
+            for line in stdout.lines().chain(stderr.lines()) {
+                writeln!(out, "  {line}")?;
+            }
+            Ok(())
+        }
         EngineEvent::Verdict(v) => {
             writeln!(out, "{:<8}{}", v.status.label(), v.name)?;
+            if v.passed && v.detail.contains('\n') {
+                // A passing check with figures to show (a named check's
+                // measurement, say): its detail is worth reading too.
+                for line in v.detail.lines() {
+                    writeln!(out, "        {line}")?;
+                }
+            }
             if !v.passed {
                 for line in v.detail.lines() {
                     writeln!(out, "        {line}")?;
