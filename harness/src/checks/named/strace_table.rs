@@ -20,6 +20,11 @@ pub const CHECK: NamedCheck = NamedCheck { name: "strace_table", validate, evalu
 const KEYS: &[&str] = &["expected", "actual", "expected_stream", "actual_stream", "ignore"];
 
 fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
+    validate_pair(args, steps)
+}
+
+/// The arguments every check that compares two tables takes.
+pub(super) fn validate_pair(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
     only(args, KEYS)?;
     step_arg(args, "expected", steps)?;
     step_arg(args, "actual", steps)?;
@@ -40,7 +45,7 @@ fn stream(args: &toml::Table, key: &str) -> Result<StreamSel, String> {
     }
 }
 
-fn ignored(args: &toml::Table) -> Result<BTreeSet<String>, String> {
+pub(super) fn ignored(args: &toml::Table) -> Result<BTreeSet<String>, String> {
     match args.get("ignore") {
         None => Ok(BTreeSet::new()),
         Some(toml::Value::Array(items)) => items
@@ -107,19 +112,25 @@ fn parse_row(line: &str) -> Result<(String, Counts), String> {
     }
 }
 
+/// The table the step named by `args[key]` printed, with the step's name.
+pub(super) fn read_table(
+    args: &toml::Table,
+    obs: &Observations,
+    key: &str,
+) -> Result<(String, Table), (Status, String)> {
+    let bad = |m: String| (Status::Bad, m);
+    let name = string_arg(args, key).map_err(bad)?;
+    let s = step(obs, name)?;
+    let text = text_of(s, stream(args, &format!("{key}_stream")).map_err(bad)?);
+    let table = parse_table(&text)
+        .map_err(|e| bad(format!("`{name}` ({}) printed no strace -c table: {e}\n{}", ending(s), excerpt(&text, 6))))?;
+    Ok((name.to_string(), table))
+}
+
 fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let bad = |m: String| (Status::Bad, m);
-    let read = |key: &str, stream_key: &str| -> Result<(String, Table), (Status, String)> {
-        let name = string_arg(args, key).map_err(bad)?;
-        let s = step(obs, name)?;
-        let text = text_of(s, stream(args, stream_key).map_err(bad)?);
-        let table = parse_table(&text).map_err(|e| {
-            bad(format!("`{name}` ({}) printed no strace -c table: {e}\n{}", ending(s), excerpt(&text, 6)))
-        })?;
-        Ok((name.to_string(), table))
-    };
-    let (exp_name, expected) = read("expected", "expected_stream")?;
-    let (act_name, actual) = read("actual", "actual_stream")?;
+    let (exp_name, expected) = read_table(args, obs, "expected")?;
+    let (act_name, actual) = read_table(args, obs, "actual")?;
     let ignore = ignored(args).map_err(bad)?;
     let diffs = compare(&expected, &actual, &ignore);
     if diffs.is_empty() {

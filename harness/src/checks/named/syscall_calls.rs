@@ -12,49 +12,12 @@
 //! `ignore` names syscalls that one counter sees and the other cannot (a
 //! call that never returns, such as exit_group, has no exit to count).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
-use super::args::{only, step_arg, string_arg};
-use super::strace_table::{Table, parse_table};
+use super::strace_table::{Table, ignored, read_table, validate_pair};
 use super::{NamedCheck, Observations, Outcome, Status};
-use crate::checks::{ending, excerpt, step, text_of};
-use crate::manifest::StreamSel;
 
-pub const CHECK: NamedCheck = NamedCheck { name: "syscall_calls", validate, evaluate };
-
-const KEYS: &[&str] = &["expected", "actual", "expected_stream", "actual_stream", "ignore"];
-
-fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
-    only(args, KEYS)?;
-    step_arg(args, "expected", steps)?;
-    step_arg(args, "actual", steps)?;
-    stream(args, "expected_stream")?;
-    stream(args, "actual_stream")?;
-    ignored(args)?;
-    Ok(())
-}
-
-fn stream(args: &toml::Table, key: &str) -> Result<StreamSel, String> {
-    if !args.contains_key(key) {
-        return Ok(StreamSel::Stderr);
-    }
-    match string_arg(args, key)? {
-        "stdout" => Ok(StreamSel::Stdout),
-        "stderr" => Ok(StreamSel::Stderr),
-        other => Err(format!("{key} = {other:?}: use \"stdout\" or \"stderr\"")),
-    }
-}
-
-fn ignored(args: &toml::Table) -> Result<BTreeSet<String>, String> {
-    match args.get("ignore") {
-        None => Ok(BTreeSet::new()),
-        Some(toml::Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("ignore: {v} is not a string")))
-            .collect(),
-        Some(other) => Err(format!("ignore must be a list of syscall names, not {other}")),
-    }
-}
+pub const CHECK: NamedCheck = NamedCheck { name: "syscall_calls", validate: validate_pair, evaluate };
 
 /// One line per syscall whose calls differ, the biggest counts first.
 pub fn compare(expected: &Table, actual: &Table, ignore: &BTreeSet<String>) -> Vec<String> {
@@ -77,17 +40,8 @@ fn counted(t: &Table, ignore: &BTreeSet<String>) -> u64 {
 
 fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let bad = |m: String| (Status::Bad, m);
-    let read = |key: &str, stream_key: &str| -> Result<(String, Table), (Status, String)> {
-        let name = string_arg(args, key).map_err(bad)?;
-        let s = step(obs, name)?;
-        let text = text_of(s, stream(args, stream_key).map_err(bad)?);
-        let table = parse_table(&text).map_err(|e| {
-            bad(format!("`{name}` ({}) printed no strace -c table: {e}\n{}", ending(s), excerpt(&text, 6)))
-        })?;
-        Ok((name.to_string(), table))
-    };
-    let (exp_name, expected) = read("expected", "expected_stream")?;
-    let (act_name, actual) = read("actual", "actual_stream")?;
+    let (exp_name, expected) = read_table(args, obs, "expected")?;
+    let (act_name, actual) = read_table(args, obs, "actual")?;
     let ignore = ignored(args).map_err(bad)?;
     let diffs = compare(&expected, &actual, &ignore);
     let leaving_out = match ignore.iter().map(String::as_str).collect::<Vec<_>>().join(", ") {
@@ -118,6 +72,7 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
 
 #[cfg(test)]
 mod tests {
+    use super::super::strace_table::parse_table;
     use super::*;
 
     const STRACE: &str = "% time     seconds  usecs/call     calls    errors syscall
