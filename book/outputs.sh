@@ -166,6 +166,9 @@ capture seccomp-status 0 run -- /bin/sh -c "
 capture lsm-list 0 run -- /bin/sh -c "mount -t securityfs securityfs /sys/kernel/security &&
     cat /sys/kernel/security/lsm && echo"
 
+# Chapter 10: the versions of the tools in the lab VM.
+capture tool-versions 0 run -- /bin/sh -c "bpftool version; strace -V | head -n 1; /sbin/ip -V"
+
 # Lab pages: what the starter's verdict looks like, and what passing looks
 # like.
 capture lab-01-starter 1 lab 1
