@@ -169,6 +169,15 @@ capture lsm-list 0 run -- /bin/sh -c "mount -t securityfs securityfs /sys/kernel
 # Chapter 10: the versions of the tools in the lab VM.
 capture tool-versions 0 run -- /bin/sh -c "bpftool version; strace -V | head -n 1; /sbin/ip -V"
 
+# Chapter 11: how much more a newer kernel offers eBPF programs, counted
+# in its BTF.
+kernel_growth="btf() { bpftool btf dump file /sys/kernel/btf/vmlinux format raw; }
+    echo \"kernel:                                 \$(uname -r)\"
+    echo \"functions tagged bpf_kfunc:             \$(btf | grep -c \"DECL_TAG 'bpf_kfunc'\")\"
+    echo \"BPF arena kfuncs (bpf_arena_*):         \$(btf | grep -c \"FUNC 'bpf_arena_\")\""
+capture kernel-growth-6.1 0 run --kernel 6.1 -- /bin/sh -c "$kernel_growth"
+capture kernel-growth-6.12 0 run --kernel 6.12 -- /bin/sh -c "$kernel_growth"
+
 # Lab pages: what the starter's verdict looks like, and what passing looks
 # like.
 capture lab-01-starter 1 lab 1
