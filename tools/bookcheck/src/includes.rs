@@ -23,13 +23,10 @@ static DIRECTIVE: LazyLock<Regex> = LazyLock::new(|| {
     )
     .unwrap()
 });
-static ANCHOR_START: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"ANCHOR:\s*(?P<name>[\w_-]+)").unwrap());
-static ANCHOR_END: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"ANCHOR_END:\s*(?P<name>[\w_-]+)").unwrap());
+static ANCHOR_START: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"ANCHOR:\s*(?P<name>[\w_-]+)").unwrap());
+static ANCHOR_END: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"ANCHOR_END:\s*(?P<name>[\w_-]+)").unwrap());
 /// A `capture NAME ...` line in book/outputs.sh.
-static CAPTURE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?m)^\s*capture\s+([\w.-]+)\s").unwrap());
+static CAPTURE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?m)^\s*capture\s+([\w.-]+)\s").unwrap());
 
 /// One `{{#include}}` or `{{#rustdoc_include}}` in a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +58,7 @@ pub fn find_includes(text: &str) -> Vec<Include> {
                 .and_then(|rest| rest.split(':').next())
                 .filter(|first| !first.is_empty() && first.parse::<usize>().is_err())
                 .map(str::to_string);
-            Some(Include {
-                path: path.to_string(),
-                anchor,
-                line: line_of(text, caps.get(0)?.start()),
-            })
+            Some(Include { path: path.to_string(), anchor, line: line_of(text, caps.get(0)?.start()) })
         })
         .collect()
 }
@@ -77,24 +70,16 @@ pub fn anchor_span(text: &str, name: &str) -> Result<(usize, usize), String> {
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
         if start.is_none() {
-            if ANCHOR_START
-                .captures(line)
-                .is_some_and(|caps| &caps["name"] == name)
-            {
+            if ANCHOR_START.captures(line).is_some_and(|caps| &caps["name"] == name) {
                 start = Some(number);
             }
-        } else if ANCHOR_END
-            .captures(line)
-            .is_some_and(|caps| &caps["name"] == name)
-        {
+        } else if ANCHOR_END.captures(line).is_some_and(|caps| &caps["name"] == name) {
             return Ok((start.unwrap_or(number), number));
         }
     }
     match start {
         None => Err(format!("the file has no `ANCHOR: {name}` line")),
-        Some(line) => Err(format!(
-            "`ANCHOR: {name}` on line {line} is never closed by `ANCHOR_END: {name}`"
-        )),
+        Some(line) => Err(format!("`ANCHOR: {name}` on line {line} is never closed by `ANCHOR_END: {name}`")),
     }
 }
 
@@ -123,10 +108,7 @@ mod tests {
             \\{{#include escaped.rs:nope}}\n\
             {{#title Not an include}}\n";
         let found = find_includes(text);
-        let summary: Vec<_> = found
-            .iter()
-            .map(|i| (i.path.as_str(), i.anchor.as_deref(), i.line))
-            .collect();
+        let summary: Vec<_> = found.iter().map(|i| (i.path.as_str(), i.anchor.as_deref(), i.line)).collect();
         assert_eq!(
             summary,
             [
@@ -142,16 +124,8 @@ mod tests {
     fn anchors_must_open_and_close() {
         let text = "a\n// ANCHOR: todo\nx\n// ANCHOR_END: todo\n/* ANCHOR: bpf */\n";
         assert_eq!(anchor_span(text, "todo"), Ok((2, 4)));
-        assert!(
-            anchor_span(text, "main")
-                .unwrap_err()
-                .contains("no `ANCHOR: main`")
-        );
-        assert!(
-            anchor_span(text, "bpf")
-                .unwrap_err()
-                .contains("line 5 is never closed")
-        );
+        assert!(anchor_span(text, "main").unwrap_err().contains("no `ANCHOR: main`"));
+        assert!(anchor_span(text, "bpf").unwrap_err().contains("line 5 is never closed"));
         // `todo_extra` is a different anchor, not `todo`.
         assert!(anchor_span("// ANCHOR: todo_extra\n// ANCHOR_END: todo_extra\n", "todo").is_err());
     }

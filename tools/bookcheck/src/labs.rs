@@ -35,43 +35,27 @@ pub fn read_labs(labs_dir: &Path) -> Result<Vec<Lab>, Error> {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(labs),
         Err(source) => {
-            return Err(Error::Read {
-                path: labs_dir.to_path_buf(),
-                source,
-            });
+            return Err(Error::Read { path: labs_dir.to_path_buf(), source });
         }
     };
     for entry in entries {
-        let entry = entry.map_err(|source| Error::Read {
-            path: labs_dir.to_path_buf(),
-            source,
-        })?;
+        let entry = entry.map_err(|source| Error::Read { path: labs_dir.to_path_buf(), source })?;
         let manifest = entry.path().join("lab.toml");
         if !manifest.is_file() {
             continue;
         }
         let text = read(&manifest)?;
-        let table: toml::Table = text.parse().map_err(|e| Error::Invalid {
-            path: manifest.clone(),
-            message: format!("not valid TOML: {e}"),
-        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| Error::Invalid { path: manifest.clone(), message: format!("not valid TOML: {e}") })?;
         // The fields may sit at the top level or in a [lab] table.
-        let field = |name: &str| {
-            table
-                .get(name)
-                .or_else(|| table.get("lab").and_then(|lab| lab.get(name)))
-                .cloned()
-        };
-        let chapter_line = text
-            .lines()
-            .position(|l| l.trim_start().starts_with("chapter"))
-            .map_or(1, |index| index + 1);
+        let field = |name: &str| table.get(name).or_else(|| table.get("lab").and_then(|lab| lab.get(name))).cloned();
+        let chapter_line =
+            text.lines().position(|l| l.trim_start().starts_with("chapter")).map_or(1, |index| index + 1);
         labs.push(Lab {
             dir_name: entry.file_name().to_string_lossy().into_owned(),
             title: field("title").and_then(|v| v.as_str().map(str::to_string)),
-            chapter: field("chapter")
-                .and_then(|v| v.as_integer())
-                .and_then(|n| usize::try_from(n).ok()),
+            chapter: field("chapter").and_then(|v| v.as_integer()).and_then(|n| usize::try_from(n).ok()),
             chapter_line,
             manifest,
         });
@@ -85,11 +69,8 @@ pub(crate) fn check_labs(book: &Book, labs: &[Lab], problems: &mut Vec<Problem>)
     let summary_file = layout.display_path(&layout.src.join("SUMMARY.md"));
     for lab in labs {
         let page = lab.page();
-        let at_manifest = |message: String| Problem {
-            path: layout.display_path(&lab.manifest),
-            line: lab.chapter_line,
-            message,
-        };
+        let at_manifest =
+            |message: String| Problem { path: layout.display_path(&lab.manifest), line: lab.chapter_line, message };
         if !layout.src.join(&page).is_file() {
             problems.push(at_manifest(format!(
                 "lab {} has no book page: expected {}",
@@ -133,11 +114,7 @@ pub(crate) fn check_labs(book: &Book, labs: &[Lab], problems: &mut Vec<Problem>)
             problems.push(Problem {
                 path: layout.display_path(&layout.src.join(chapter_page)),
                 line: 1,
-                message: format!(
-                    "chapter {chapter} does not link to its lab {} ({})",
-                    lab.dir_name,
-                    page.display()
-                ),
+                message: format!("chapter {chapter} does not link to its lab {} ({})", lab.dir_name, page.display()),
             });
         }
     }
@@ -165,10 +142,7 @@ pub(crate) fn check_labs(book: &Book, labs: &[Lab], problems: &mut Vec<Problem>)
             problems.push(Problem {
                 path: layout.display_path(&layout.src.join(rel)),
                 line: 1,
-                message: format!(
-                    "chapter {number} (\"{}\") links to no lab page under labs/",
-                    entry.title
-                ),
+                message: format!("chapter {number} (\"{}\") links to no lab page under labs/", entry.title),
             });
         }
     }
@@ -181,7 +155,6 @@ fn links_to(book: &Book, from: &Path, to: &Path) -> bool {
     };
     let dir = from.parent().unwrap_or(Path::new(""));
     page.links.iter().any(|link| {
-        link.internal_target()
-            .is_some_and(|(path, _)| !path.is_empty() && normalize(&dir.join(path)) == to)
+        link.internal_target().is_some_and(|(path, _)| !path.is_empty() && normalize(&dir.join(path)) == to)
     })
 }

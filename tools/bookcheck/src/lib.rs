@@ -72,28 +72,16 @@ impl Layout {
         let book = root.join("book");
         let book_toml = book.join("book.toml");
         let text = read(&book_toml)?;
-        let table: toml::Table = text.parse().map_err(|e| Error::Invalid {
-            path: book_toml.clone(),
-            message: format!("not valid TOML: {e}"),
-        })?;
-        let src = table
-            .get("book")
-            .and_then(|b| b.get("src"))
-            .and_then(|s| s.as_str())
-            .unwrap_or("src");
-        Ok(Layout {
-            root: root.to_path_buf(),
-            src: book.join(src),
-            book,
-            labs: root.join("labs"),
-        })
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| Error::Invalid { path: book_toml.clone(), message: format!("not valid TOML: {e}") })?;
+        let src = table.get("book").and_then(|b| b.get("src")).and_then(|s| s.as_str()).unwrap_or("src");
+        Ok(Layout { root: root.to_path_buf(), src: book.join(src), book, labs: root.join("labs") })
     }
 
     /// `path` relative to the repository root, for messages.
     pub fn display_path(&self, path: &Path) -> PathBuf {
-        path.strip_prefix(&self.root)
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|_| path.to_path_buf())
+        path.strip_prefix(&self.root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
     }
 }
 
@@ -120,11 +108,7 @@ impl Book {
                 pages.insert(rel.clone(), PageIndex::parse(&read(&file)?));
             }
         }
-        Ok(Book {
-            layout,
-            summary,
-            pages,
-        })
+        Ok(Book { layout, summary, pages })
     }
 }
 
@@ -145,38 +129,23 @@ pub fn check(root: &Path) -> Result<Vec<Problem>, Error> {
 }
 
 fn check_summary(book: &Book, problems: &mut Vec<Problem>) {
-    let summary_file = book
-        .layout
-        .display_path(&book.layout.src.join("SUMMARY.md"));
+    let summary_file = book.layout.display_path(&book.layout.src.join("SUMMARY.md"));
     for entry in &book.summary.entries {
         let Some(rel) = &entry.path else { continue };
         if !book.layout.src.join(rel).is_file() {
             problems.push(Problem {
                 path: summary_file.clone(),
                 line: entry.line,
-                message: format!(
-                    "\"{}\" points at {}, which does not exist",
-                    entry.title,
-                    rel.display()
-                ),
+                message: format!("\"{}\" points at {}, which does not exist", entry.title, rel.display()),
             });
         }
     }
 }
 
-fn check_includes(
-    book: &Book,
-    rel: &Path,
-    page: &PageIndex,
-    problems: &mut Vec<Problem>,
-) -> Result<(), Error> {
+fn check_includes(book: &Book, rel: &Path, page: &PageIndex, problems: &mut Vec<Problem>) -> Result<(), Error> {
     let page_file = book.layout.src.join(rel);
     let page_dir = page_file.parent().unwrap_or(&book.layout.src);
-    let at = |line: usize, message: String| Problem {
-        path: book.layout.display_path(&page_file),
-        line,
-        message,
-    };
+    let at = |line: usize, message: String| Problem { path: book.layout.display_path(&page_file), line, message };
     for include in find_includes(&page.text) {
         let target = normalize(&page_dir.join(&include.path));
         if !target.is_file() {
@@ -195,10 +164,7 @@ fn check_includes(
             if let Err(why) = includes::anchor_span(&text, anchor) {
                 problems.push(at(
                     include.line,
-                    format!(
-                        "{{{{#include}}}} names anchor `{anchor}` in {}, but {why}",
-                        include.path
-                    ),
+                    format!("{{{{#include}}}} names anchor `{anchor}` in {}, but {why}", include.path),
                 ));
             }
         }
@@ -227,19 +193,14 @@ fn check_links(book: &Book, rel: &Path, page: &PageIndex, problems: &mut Vec<Pro
         let Some((path_part, fragment)) = link.internal_target() else {
             continue;
         };
-        let problem = |message: String| Problem {
-            path: book.layout.display_path(&page_file),
-            line: link.line,
-            message,
-        };
+        let problem =
+            |message: String| Problem { path: book.layout.display_path(&page_file), line: link.line, message };
         // A link to a fragment of this very page.
         if path_part.is_empty() {
             if let Some(fragment) = fragment
                 && !page.ids.contains(fragment)
             {
-                problems.push(problem(format!(
-                    "link to #{fragment}: this page has no heading with that id"
-                )));
+                problems.push(problem(format!("link to #{fragment}: this page has no heading with that id")));
             }
             continue;
         }
@@ -276,18 +237,14 @@ fn check_links(book: &Book, rel: &Path, page: &PageIndex, problems: &mut Vec<Pro
                 }
                 None => problems.push(problem(format!(
                     "link to {path_part}: no such page ({} does not exist)",
-                    book.layout
-                        .display_path(&book.layout.src.join(&page_rel))
-                        .display()
+                    book.layout.display_path(&book.layout.src.join(&page_rel)).display()
                 ))),
             },
             None => {
                 if !book.layout.src.join(&target).exists() {
                     problems.push(problem(format!(
                         "link to {path_part}: no such file ({} does not exist)",
-                        book.layout
-                            .display_path(&book.layout.src.join(&target))
-                            .display()
+                        book.layout.display_path(&book.layout.src.join(&target)).display()
                     )));
                 }
             }
@@ -303,8 +260,7 @@ pub fn normalize(path: &Path) -> PathBuf {
         match component {
             Component::CurDir => {}
             Component::ParentDir => {
-                let last_is_normal =
-                    matches!(out.components().next_back(), Some(Component::Normal(_)));
+                let last_is_normal = matches!(out.components().next_back(), Some(Component::Normal(_)));
                 if last_is_normal {
                     out.pop();
                 } else {
@@ -318,10 +274,7 @@ pub fn normalize(path: &Path) -> PathBuf {
 }
 
 fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })
 }
 
 /// 1-based line number of byte `offset` in `text`.
@@ -335,14 +288,8 @@ mod tests {
 
     #[test]
     fn normalize_resolves_parent_directories_lexically() {
-        assert_eq!(
-            normalize(Path::new("labs/../images/a.svg")),
-            PathBuf::from("images/a.svg")
-        );
-        assert_eq!(
-            normalize(Path::new("./labs/./x.md")),
-            PathBuf::from("labs/x.md")
-        );
+        assert_eq!(normalize(Path::new("labs/../images/a.svg")), PathBuf::from("images/a.svg"));
+        assert_eq!(normalize(Path::new("./labs/./x.md")), PathBuf::from("labs/x.md"));
         assert_eq!(normalize(Path::new("../x.md")), PathBuf::from("../x.md"));
         assert_eq!(normalize(Path::new("/a/b/../../c")), PathBuf::from("/c"));
     }
@@ -357,11 +304,7 @@ mod tests {
 
     #[test]
     fn problem_display_names_file_and_line() {
-        let problem = Problem {
-            path: PathBuf::from("book/src/ch01.md"),
-            line: 7,
-            message: "broken".into(),
-        };
+        let problem = Problem { path: PathBuf::from("book/src/ch01.md"), line: 7, message: "broken".into() };
         assert_eq!(problem.to_string(), "book/src/ch01.md:7: broken");
     }
 }

@@ -31,8 +31,8 @@ fn run(args: Args) -> Result<ExitCode> {
         Some(root) => root,
         None => find_root()?,
     };
-    let problems = bookcheck::check(&root)
-        .with_context(|| format!("failed to check the book in {}", root.display()))?;
+    let problems =
+        bookcheck::check(&root).with_context(|| format!("failed to check the book in {}", root.display()))?;
     for problem in &problems {
         println!("{problem}");
     }

@@ -12,8 +12,7 @@ use crate::line_of;
 /// `id="..."` in raw HTML, which also makes a valid fragment target.
 static HTML_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"\bid="([^"]+)""#).unwrap());
 /// A URL scheme (`https:`, `mailto:`): the link leaves the book.
-static SCHEME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z0-9+.-]*:").unwrap());
+static SCHEME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z0-9+.-]*:").unwrap());
 
 /// A link or image in a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,10 +77,7 @@ impl PageIndex {
                     }
                 }
                 Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
-                    links.push(Link {
-                        dest: dest_url.to_string(),
-                        line: line_of(text, range.start),
-                    });
+                    links.push(Link { dest: dest_url.to_string(), line: line_of(text, range.start) });
                 }
                 Event::Html(html) | Event::InlineHtml(html) => {
                     for caps in HTML_ID.captures_iter(&html) {
@@ -91,12 +87,7 @@ impl PageIndex {
                 _ => {}
             }
         }
-        PageIndex {
-            text: text.to_string(),
-            ids,
-            title,
-            links,
-        }
+        PageIndex { text: text.to_string(), ids, title, links }
     }
 }
 
@@ -149,10 +140,7 @@ mod tests {
     #[test]
     fn heading_ids_follow_mdbook() {
         assert_eq!(heading_id("The bpf() System Call"), "the-bpf-system-call");
-        assert_eq!(
-            heading_id("What Is eBPF, and Why Is It Important?"),
-            "what-is-ebpf-and-why-is-it-important"
-        );
+        assert_eq!(heading_id("What Is eBPF, and Why Is It Important?"), "what-is-ebpf-and-why-is-it-important");
         assert_eq!(heading_id("  r0-r10 _regs_ "), "r0-r10-_regs_");
     }
 
@@ -162,14 +150,7 @@ mod tests {
             "# Title here\n\n## The `bpf()` call\n\n## Self-check\n\n## Self-check\n\n\
              ## Custom {#my-id}\n\n<a id=\"raw-anchor\"></a>\n",
         );
-        for id in [
-            "title-here",
-            "the-bpf-call",
-            "self-check",
-            "self-check-1",
-            "my-id",
-            "raw-anchor",
-        ] {
+        for id in ["title-here", "the-bpf-call", "self-check", "self-check-1", "my-id", "raw-anchor"] {
             assert!(page.ids.contains(id), "missing {id} in {:?}", page.ids);
         }
         assert_eq!(page.title.as_deref(), Some("Title here"));
@@ -181,19 +162,8 @@ mod tests {
             "# T\n\nSee [one](a.md#x) and\n![img](images/b.svg).\n\n```\n[not](a link)\n```\n\
              [ext](https://example.org)\n",
         );
-        let found: Vec<_> = page
-            .links
-            .iter()
-            .map(|l| (l.dest.as_str(), l.line))
-            .collect();
-        assert_eq!(
-            found,
-            [
-                ("a.md#x", 3),
-                ("images/b.svg", 4),
-                ("https://example.org", 9)
-            ]
-        );
+        let found: Vec<_> = page.links.iter().map(|l| (l.dest.as_str(), l.line)).collect();
+        assert_eq!(found, [("a.md#x", 3), ("images/b.svg", 4), ("https://example.org", 9)]);
         assert_eq!(page.links[0].internal_target(), Some(("a.md", Some("x"))));
         assert_eq!(page.links[2].internal_target(), None);
     }

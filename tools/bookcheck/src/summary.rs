@@ -10,11 +10,9 @@ use regex::Regex;
 /// `- [Title](path)` or `* [Title](path)`, indented for nesting. The title is
 /// greedy so that titles containing brackets or parentheses still parse; the
 /// path cannot contain parentheses.
-static LIST_ITEM: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(\s*)[-*]\s+\[(.*)\]\(([^()]*)\)\s*$").unwrap());
+static LIST_ITEM: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\s*)[-*]\s+\[(.*)\]\(([^()]*)\)\s*$").unwrap());
 /// `[Title](path)` outside a list: a prefix or suffix chapter.
-static PLAIN_ITEM: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\[(.*)\]\(([^()]*)\)\s*$").unwrap());
+static PLAIN_ITEM: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\[(.*)\]\(([^()]*)\)\s*$").unwrap());
 
 /// One linked line of SUMMARY.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,16 +78,12 @@ impl Summary {
 
     /// The top-level entry of numbered chapter `number` (1-based).
     pub fn chapter(&self, number: usize) -> Option<&Entry> {
-        self.entries
-            .iter()
-            .find(|e| e.depth == 0 && e.chapter == Some(number))
+        self.entries.iter().find(|e| e.depth == 0 && e.chapter == Some(number))
     }
 
     /// All top-level numbered chapters, in order.
     pub fn chapters(&self) -> impl Iterator<Item = &Entry> {
-        self.entries
-            .iter()
-            .filter(|e| e.depth == 0 && e.chapter.is_some())
+        self.entries.iter().filter(|e| e.depth == 0 && e.chapter.is_some())
     }
 
     /// The entry whose page is `rel`.
@@ -128,10 +122,7 @@ mod tests {
     fn numbers_top_level_items_as_chapters() {
         let summary = Summary::parse(SUMMARY);
         let chapters: Vec<_> = summary.chapters().map(|e| e.title.as_str()).collect();
-        assert_eq!(
-            chapters,
-            ["What Is eBPF?", "The bpf() System Call", "Draft"]
-        );
+        assert_eq!(chapters, ["What Is eBPF?", "The bpf() System Call", "Draft"]);
         assert_eq!(summary.chapter(2).unwrap().path, Some("ch02.md".into()));
         assert_eq!(summary.chapter(2).unwrap().line, 10);
         assert_eq!(summary.chapter(3).unwrap().path, None);
@@ -140,26 +131,18 @@ mod tests {
     #[test]
     fn nested_items_belong_to_their_chapter_at_any_indentation() {
         let summary = Summary::parse(SUMMARY);
-        let lab = summary
-            .entry_for(std::path::Path::new("labs/01-syscall-census.md"))
-            .unwrap();
+        let lab = summary.entry_for(std::path::Path::new("labs/01-syscall-census.md")).unwrap();
         assert_eq!((lab.depth, lab.chapter, lab.line), (1, Some(1), 8));
-        let deepest = summary
-            .entry_for(std::path::Path::new("ch02/deepest.md"))
-            .unwrap();
+        let deepest = summary.entry_for(std::path::Path::new("ch02/deepest.md")).unwrap();
         assert_eq!((deepest.depth, deepest.chapter), (2, Some(2)));
     }
 
     #[test]
     fn prefix_and_suffix_chapters_have_no_number() {
         let summary = Summary::parse(SUMMARY);
-        let intro = summary
-            .entry_for(std::path::Path::new("introduction.md"))
-            .unwrap();
+        let intro = summary.entry_for(std::path::Path::new("introduction.md")).unwrap();
         assert_eq!((intro.chapter, intro.line), (None, 3));
-        let appendix = summary
-            .entry_for(std::path::Path::new("appendix.md"))
-            .unwrap();
+        let appendix = summary.entry_for(std::path::Path::new("appendix.md")).unwrap();
         assert_eq!(appendix.chapter, None);
     }
 }

@@ -18,23 +18,14 @@ fn summary() -> (Layout, Summary) {
 fn the_book_has_no_problems() {
     let problems = check(&support::repo_root()).unwrap();
     let listing: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    assert!(
-        problems.is_empty(),
-        "bookcheck found {} problem(s):\n{}",
-        problems.len(),
-        listing.join("\n")
-    );
+    assert!(problems.is_empty(), "bookcheck found {} problem(s):\n{}", problems.len(), listing.join("\n"));
 }
 
 #[test]
 fn mdbook_builds_the_book_without_warnings() {
     let dest = tempfile::tempdir().unwrap();
     support::build_book(dest.path());
-    for page in [
-        "index.html",
-        "ch01-what-is-ebpf.html",
-        "labs/03-hello-world.html",
-    ] {
+    for page in ["index.html", "ch01-what-is-ebpf.html", "labs/03-hello-world.html"] {
         assert!(dest.path().join(page).is_file(), "{page} was not built");
     }
     assert!(
@@ -50,10 +41,8 @@ fn mdbook_builds_the_book_without_warnings() {
 #[test]
 fn the_chapters_follow_the_design_in_order() {
     let (_, summary) = summary();
-    let chapters: Vec<(String, Option<PathBuf>)> = summary
-        .chapters()
-        .map(|e| (e.title.clone(), e.path.clone()))
-        .collect();
+    let chapters: Vec<(String, Option<PathBuf>)> =
+        summary.chapters().map(|e| (e.title.clone(), e.path.clone())).collect();
     let expected = [
         "ch01-what-is-ebpf.md",
         "ch02-hello-world.md",
@@ -68,11 +57,7 @@ fn the_chapters_follow_the_design_in_order() {
         "ch11-future.md",
     ];
     let paths: Vec<PathBuf> = chapters.iter().filter_map(|(_, p)| p.clone()).collect();
-    assert_eq!(
-        paths,
-        expected.map(PathBuf::from),
-        "chapters: {chapters:#?}"
-    );
+    assert_eq!(paths, expected.map(PathBuf::from), "chapters: {chapters:#?}");
     assert_eq!(summary.chapter(6).unwrap().title, "The eBPF Verifier");
 }
 
@@ -91,14 +76,8 @@ fn the_eight_labs_sit_under_their_chapters() {
     ];
     for (slug, chapter) in expected {
         let page = PathBuf::from(format!("labs/{slug}.md"));
-        let entry = summary
-            .entry_for(&page)
-            .unwrap_or_else(|| panic!("{} is not in SUMMARY.md", page.display()));
-        assert_eq!(
-            (entry.depth, entry.chapter),
-            (1, Some(chapter)),
-            "{slug} belongs under chapter {chapter}"
-        );
+        let entry = summary.entry_for(&page).unwrap_or_else(|| panic!("{} is not in SUMMARY.md", page.display()));
+        assert_eq!((entry.depth, entry.chapter), (1, Some(chapter)), "{slug} belongs under chapter {chapter}");
     }
 }
 
@@ -106,9 +85,8 @@ fn the_eight_labs_sit_under_their_chapters() {
 fn lab_manifests_agree_with_the_book() {
     let (layout, summary) = summary();
     for lab in read_labs(&layout.labs).unwrap() {
-        let entry = summary
-            .entry_for(&lab.page())
-            .unwrap_or_else(|| panic!("lab {} has no SUMMARY entry", lab.dir_name));
+        let entry =
+            summary.entry_for(&lab.page()).unwrap_or_else(|| panic!("lab {} has no SUMMARY entry", lab.dir_name));
         if let Some(chapter) = lab.chapter {
             assert_eq!(entry.chapter, Some(chapter), "lab {}", lab.dir_name);
         }
@@ -132,14 +110,8 @@ fn generated_outputs_are_all_used() {
             }
         }
     }
-    let on_disk: BTreeSet<PathBuf> = std::fs::read_dir(&generated)
-        .unwrap()
-        .flatten()
-        .map(|e| PathBuf::from(e.file_name()))
-        .collect();
+    let on_disk: BTreeSet<PathBuf> =
+        std::fs::read_dir(&generated).unwrap().flatten().map(|e| PathBuf::from(e.file_name())).collect();
     let unused: Vec<_> = on_disk.difference(&included).collect();
-    assert!(
-        unused.is_empty(),
-        "generated files no page includes: {unused:?}"
-    );
+    assert!(unused.is_empty(), "generated files no page includes: {unused:?}");
 }

@@ -18,10 +18,7 @@ const BOOK_TITLE: &str = "eBPF Workbook";
 /// mdbook turns quotes into typographic ones in rendered headings; compare
 /// text with straight quotes.
 fn plain_quotes(text: &str) -> String {
-    text.replace(['\u{2018}', '\u{2019}'], "'")
-        .replace(['\u{201c}', '\u{201d}'], "\"")
-        .trim()
-        .to_string()
+    text.replace(['\u{2018}', '\u{2019}'], "'").replace(['\u{201c}', '\u{201d}'], "\"").trim().to_string()
 }
 
 #[test]
@@ -37,18 +34,15 @@ fn every_page_renders_and_search_finds_the_verifier_chapter() {
     std::fs::create_dir_all(&screens).unwrap();
 
     let server = StaticServer::start(html.path()).unwrap();
-    let mut browser = Chromium::launch(&chromium_binary, (1280, 900))
-        .unwrap_or_else(|e| panic!("cannot start Chromium: {e}"));
+    let mut browser =
+        Chromium::launch(&chromium_binary, (1280, 900)).unwrap_or_else(|e| panic!("cannot start Chromium: {e}"));
 
     // The landing page is the first page in SUMMARY.md.
     let first = summary.entries.iter().find(|e| e.path.is_some()).unwrap();
     let mut pages = vec![("index.html".to_string(), first.clone())];
     for entry in summary.entries.iter().filter(|e| e.path.is_some()) {
         let rel = entry.path.as_ref().unwrap();
-        pages.push((
-            rel.with_extension("html").display().to_string(),
-            entry.clone(),
-        ));
+        pages.push((rel.with_extension("html").display().to_string(), entry.clone()));
     }
 
     for (html_path, entry) in &pages {
@@ -57,9 +51,7 @@ fn every_page_renders_and_search_finds_the_verifier_chapter() {
             .title
             .unwrap_or_else(|| panic!("{} has no `# heading`", source.display()));
         let url = server.url(html_path);
-        browser
-            .navigate(&url, PAGE_TIMEOUT)
-            .unwrap_or_else(|e| panic!("{e}\nChromium log:\n{}", browser.log()));
+        browser.navigate(&url, PAGE_TIMEOUT).unwrap_or_else(|e| panic!("{e}\nChromium log:\n{}", browser.log()));
 
         let title = browser.eval("document.title").unwrap();
         assert_eq!(
@@ -68,16 +60,9 @@ fn every_page_renders_and_search_finds_the_verifier_chapter() {
             "title of {url}"
         );
         let h1 = browser
-            .wait_for(
-                "(document.querySelector('main h1') || {}).textContent",
-                PAGE_TIMEOUT,
-            )
+            .wait_for("(document.querySelector('main h1') || {}).textContent", PAGE_TIMEOUT)
             .unwrap_or_else(|e| panic!("{url} has no <h1>: {e}"));
-        assert_eq!(
-            plain_quotes(h1.as_str().unwrap_or_default()),
-            plain_quotes(&heading),
-            "first heading of {url}"
-        );
+        assert_eq!(plain_quotes(h1.as_str().unwrap_or_default()), plain_quotes(&heading), "first heading of {url}");
         // Every image on the page (the diagrams) must have loaded.
         let broken = browser
             .eval(
@@ -86,20 +71,14 @@ fn every_page_renders_and_search_finds_the_verifier_chapter() {
                     .map(i => i.getAttribute('src'))",
             )
             .unwrap();
-        assert_eq!(
-            broken,
-            serde_json::json!([]),
-            "images that did not load on {url}"
-        );
+        assert_eq!(broken, serde_json::json!([]), "images that did not load on {url}");
 
         let shot = screens.join(html_path.replace('/', "_").replace(".html", ".png"));
         browser.screenshot(&shot).unwrap();
     }
 
     // Search as a reader would: click the magnifier, type, click the hit.
-    browser
-        .navigate(&server.url("index.html"), PAGE_TIMEOUT)
-        .unwrap();
+    browser.navigate(&server.url("index.html"), PAGE_TIMEOUT).unwrap();
     browser.click("#mdbook-search-toggle").unwrap();
     browser
         .wait_for(
@@ -111,22 +90,15 @@ fn every_page_renders_and_search_finds_the_verifier_chapter() {
     browser.type_text("verifier").unwrap();
     let verifier_hit = "#mdbook-searchresults a[href^='ch06-verifier.html']";
     let hits = browser
-        .wait_for(
-            &format!("document.querySelectorAll(\"{verifier_hit}\").length"),
-            SEARCH_TIMEOUT,
-        )
+        .wait_for(&format!("document.querySelectorAll(\"{verifier_hit}\").length"), SEARCH_TIMEOUT)
         .unwrap_or_else(|e| {
             panic!(
                 "searching for \"verifier\" found no link to chapter 6: {e}\nresults: {}",
-                browser
-                    .eval("document.getElementById('mdbook-searchresults').innerText")
-                    .unwrap_or_default()
+                browser.eval("document.getElementById('mdbook-searchresults').innerText").unwrap_or_default()
             )
         });
     assert!(hits.as_u64().unwrap() >= 1);
-    browser
-        .screenshot(&screens.join("search-verifier.png"))
-        .unwrap();
+    browser.screenshot(&screens.join("search-verifier.png")).unwrap();
     browser.click(verifier_hit).unwrap();
     browser
         .wait_for(
@@ -135,13 +107,9 @@ fn every_page_renders_and_search_finds_the_verifier_chapter() {
             PAGE_TIMEOUT,
         )
         .expect("clicking the search hit opens chapter 6");
-    let h1 = browser
-        .eval("document.querySelector('main h1').textContent")
-        .unwrap();
+    let h1 = browser.eval("document.querySelector('main h1').textContent").unwrap();
     assert_eq!(plain_quotes(h1.as_str().unwrap()), "The eBPF Verifier");
-    browser
-        .screenshot(&screens.join("search-landed-ch06.png"))
-        .unwrap();
+    browser.screenshot(&screens.join("search-landed-ch06.png")).unwrap();
 
     drop(browser);
     drop(server);

@@ -14,9 +14,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let fixture = Fixture {
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let fixture = Fixture { dir: tempfile::tempdir().unwrap() };
         fixture.write("book/book.toml", "[book]\ntitle = \"T\"\n");
         fixture.write(
             "book/src/SUMMARY.md",
@@ -42,16 +40,10 @@ impl Fixture {
             "# Lab 01\n\n## Goal\n\nBack to [chapter 1](../ch1.md#first-part).\n\n\
              ```rust\n{{#include ../../../labs/01-demo/src/main.rs:todo}}\n```\n",
         );
-        fixture.write(
-            "book/src/images/d.svg",
-            "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
-        );
+        fixture.write("book/src/images/d.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"/>");
         fixture.write("book/src/generated/out.txt", "hello\n");
         fixture.write("book/outputs.sh", "capture out 0 run -- echo hello\n");
-        fixture.write(
-            "labs/01-demo/lab.toml",
-            "number = 1\nslug = \"demo\"\ntitle = \"Demo\"\nchapter = 1\n",
-        );
+        fixture.write("labs/01-demo/lab.toml", "number = 1\nslug = \"demo\"\ntitle = \"Demo\"\nchapter = 1\n");
         fixture.write(
             "labs/01-demo/src/main.rs",
             "fn main() {\n    // ANCHOR: todo\n    // TODO\n    // ANCHOR_END: todo\n}\n",
@@ -86,21 +78,10 @@ impl Fixture {
         let problems = self.problems();
         assert_eq!(problems.len(), 1, "expected one problem, got {problems:#?}");
         let problem = &problems[0];
-        assert_eq!(
-            (problem.path.as_path(), problem.line),
-            (Path::new(path), line),
-            "wrong place for {problem}"
-        );
-        assert!(
-            problem.message.contains(needle),
-            "message {:?} should mention {needle:?}",
-            problem.message
-        );
+        assert_eq!((problem.path.as_path(), problem.line), (Path::new(path), line), "wrong place for {problem}");
+        assert!(problem.message.contains(needle), "message {:?} should mention {needle:?}", problem.message);
         let shown = problem.to_string();
-        assert!(
-            shown.starts_with(&format!("{path}:{line}: ")),
-            "displayed as {shown}"
-        );
+        assert!(shown.starts_with(&format!("{path}:{line}: ")), "displayed as {shown}");
     }
 }
 
@@ -112,15 +93,8 @@ fn the_untouched_fixture_has_no_problems() {
 #[test]
 fn a_lab_without_a_page_is_reported_at_its_manifest() {
     let fixture = Fixture::new();
-    fixture.write(
-        "labs/02-extra/lab.toml",
-        "number = 2\nslug = \"extra\"\ntitle = \"Extra\"\nchapter = 1\n",
-    );
-    fixture.expect_one(
-        "labs/02-extra/lab.toml",
-        4,
-        "has no book page: expected book/src/labs/02-extra.md",
-    );
+    fixture.write("labs/02-extra/lab.toml", "number = 2\nslug = \"extra\"\ntitle = \"Extra\"\nchapter = 1\n");
+    fixture.expect_one("labs/02-extra/lab.toml", 4, "has no book page: expected book/src/labs/02-extra.md");
 }
 
 #[test]
@@ -136,20 +110,16 @@ fn a_lab_page_missing_from_summary_is_reported() {
     let fixture = Fixture::new();
     fixture.edit("book/src/SUMMARY.md", "  - [Lab 01](labs/01-demo.md)\n", "");
     let problems = fixture.problems();
-    let not_listed: Vec<_> = problems
-        .iter()
-        .filter(|p| p.message.contains("is not listed in book/src/SUMMARY.md"))
-        .collect();
+    let not_listed: Vec<_> =
+        problems.iter().filter(|p| p.message.contains("is not listed in book/src/SUMMARY.md")).collect();
     assert_eq!(not_listed.len(), 1, "{problems:#?}");
     assert_eq!(not_listed[0].path, PathBuf::from("labs/01-demo/lab.toml"));
     assert_eq!(not_listed[0].line, 4);
     // The chapters' links to the page now point at an unrendered page too.
     assert!(
-        problems
-            .iter()
-            .any(|p| p.path == Path::new("book/src/ch1.md")
-                && p.line == 7
-                && p.message.contains("not listed in SUMMARY.md")),
+        problems.iter().any(|p| p.path == Path::new("book/src/ch1.md")
+            && p.line == 7
+            && p.message.contains("not listed in SUMMARY.md")),
         "{problems:#?}"
     );
 }
@@ -174,11 +144,7 @@ fn a_chapter_that_does_not_link_its_own_lab_is_reported() {
         "  - [Lab 01](labs/01-demo.md)\n- [Two](ch2.md)\n",
         "- [Two](ch2.md)\n  - [Lab 01](labs/01-demo.md)\n",
     );
-    fixture.edit(
-        "book/src/ch2.md",
-        "Practise with [lab 01](labs/01-demo.md#goal).",
-        "",
-    );
+    fixture.edit("book/src/ch2.md", "Practise with [lab 01](labs/01-demo.md#goal).", "");
     let problems = fixture.problems();
     let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -194,26 +160,14 @@ fn a_chapter_that_does_not_link_its_own_lab_is_reported() {
 fn a_hands_on_chapter_without_any_lab_link_is_reported() {
     let fixture = Fixture::new();
     fixture.write("book/src/ch3.md", "# Three\n\nNo lab here.\n");
-    fixture.expect_one(
-        "book/src/ch3.md",
-        1,
-        "chapter 3 (\"Three\") links to no lab page",
-    );
+    fixture.expect_one("book/src/ch3.md", 1, "chapter 3 (\"Three\") links to no lab page");
 }
 
 #[test]
 fn an_include_of_a_missing_file_is_reported_at_its_line() {
     let fixture = Fixture::new();
-    fixture.edit(
-        "book/src/labs/01-demo.md",
-        "src/main.rs:todo",
-        "src/lib.rs:todo",
-    );
-    fixture.expect_one(
-        "book/src/labs/01-demo.md",
-        8,
-        "names ../../../labs/01-demo/src/lib.rs, which does not exist",
-    );
+    fixture.edit("book/src/labs/01-demo.md", "src/main.rs:todo", "src/lib.rs:todo");
+    fixture.expect_one("book/src/labs/01-demo.md", 8, "names ../../../labs/01-demo/src/lib.rs, which does not exist");
 }
 
 #[test]
@@ -232,20 +186,14 @@ fn an_include_of_a_missing_anchor_is_reported_at_its_line() {
 fn an_anchor_that_is_never_closed_is_reported() {
     let fixture = Fixture::new();
     fixture.edit("labs/01-demo/src/main.rs", "    // ANCHOR_END: todo\n", "");
-    fixture.expect_one(
-        "book/src/labs/01-demo.md",
-        8,
-        "`ANCHOR: todo` on line 2 is never closed",
-    );
+    fixture.expect_one("book/src/labs/01-demo.md", 8, "`ANCHOR: todo` on line 2 is never closed");
 }
 
 #[test]
 fn an_escaped_include_is_not_an_include() {
     let fixture = Fixture::new();
-    fixture.write(
-        "book/src/intro.md",
-        "# Intro\n\nWrite `\\{{#include missing.rs:nope}}` in a page.\n\n[one](ch1.md)\n",
-    );
+    fixture
+        .write("book/src/intro.md", "# Intro\n\nWrite `\\{{#include missing.rs:nope}}` in a page.\n\n[one](ch1.md)\n");
     assert_eq!(fixture.problems(), Vec::<Problem>::new());
 }
 
@@ -253,22 +201,14 @@ fn an_escaped_include_is_not_an_include() {
 fn generated_output_without_a_producer_is_reported() {
     let fixture = Fixture::new();
     fixture.write("book/outputs.sh", "capture other 0 run -- true\n");
-    fixture.expect_one(
-        "book/src/ch1.md",
-        10,
-        "book/outputs.sh has no `capture out`",
-    );
+    fixture.expect_one("book/src/ch1.md", 10, "book/outputs.sh has no `capture out`");
 }
 
 #[test]
 fn a_link_to_a_missing_page_is_reported() {
     let fixture = Fixture::new();
     fixture.edit("book/src/intro.md", "(ch1.md)", "(ch9.md)");
-    fixture.expect_one(
-        "book/src/intro.md",
-        3,
-        "link to ch9.md: no such page (book/src/ch9.md does not exist)",
-    );
+    fixture.expect_one("book/src/intro.md", 3, "link to ch9.md: no such page (book/src/ch9.md does not exist)");
 }
 
 #[test]
@@ -276,21 +216,13 @@ fn a_link_to_a_page_outside_summary_is_reported() {
     let fixture = Fixture::new();
     fixture.write("book/src/orphan.md", "# Orphan\n");
     fixture.edit("book/src/intro.md", "(ch1.md)", "(orphan.md)");
-    fixture.expect_one(
-        "book/src/intro.md",
-        3,
-        "that page is not listed in SUMMARY.md",
-    );
+    fixture.expect_one("book/src/intro.md", 3, "that page is not listed in SUMMARY.md");
 }
 
 #[test]
 fn a_link_to_a_missing_heading_in_another_page_is_reported() {
     let fixture = Fixture::new();
-    fixture.edit(
-        "book/src/labs/01-demo.md",
-        "../ch1.md#first-part",
-        "../ch1.md#second-part",
-    );
+    fixture.edit("book/src/labs/01-demo.md", "../ch1.md#first-part", "../ch1.md#second-part");
     fixture.expect_one(
         "book/src/labs/01-demo.md",
         5,
@@ -302,11 +234,7 @@ fn a_link_to_a_missing_heading_in_another_page_is_reported() {
 fn a_link_to_a_missing_heading_in_the_same_page_is_reported() {
     let fixture = Fixture::new();
     fixture.edit("book/src/ch1.md", "(#first-part)", "(#first)");
-    fixture.expect_one(
-        "book/src/ch1.md",
-        7,
-        "link to #first: this page has no heading with that id",
-    );
+    fixture.expect_one("book/src/ch1.md", 7, "link to #first: this page has no heading with that id");
 }
 
 #[test]
@@ -320,30 +248,18 @@ fn a_missing_image_is_reported() {
 fn a_summary_entry_for_a_missing_file_is_reported() {
     let fixture = Fixture::new();
     std::fs::remove_file(fixture.root().join("book/src/ch4.md")).unwrap();
-    fixture.expect_one(
-        "book/src/SUMMARY.md",
-        9,
-        "\"Four\" points at ch4.md, which does not exist",
-    );
+    fixture.expect_one("book/src/SUMMARY.md", 9, "\"Four\" points at ch4.md, which does not exist");
 }
 
 #[test]
 fn the_binary_prints_problems_and_exits_1_then_0_when_fixed() {
     let fixture = Fixture::new();
     fixture.edit("book/src/intro.md", "(ch1.md)", "(ch9.md)");
-    let run = || {
-        Command::new(env!("CARGO_BIN_EXE_bookcheck"))
-            .arg(fixture.root())
-            .output()
-            .unwrap()
-    };
+    let run = || Command::new(env!("CARGO_BIN_EXE_bookcheck")).arg(fixture.root()).output().unwrap();
     let broken = run();
     assert_eq!(broken.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&broken.stdout);
-    assert!(
-        stdout.contains("book/src/intro.md:3: link to ch9.md"),
-        "stdout: {stdout}"
-    );
+    assert!(stdout.contains("book/src/intro.md:3: link to ch9.md"), "stdout: {stdout}");
 
     fixture.edit("book/src/intro.md", "(ch9.md)", "(ch1.md)");
     let fixed = run();
@@ -354,10 +270,7 @@ fn the_binary_prints_problems_and_exits_1_then_0_when_fixed() {
 #[test]
 fn the_binary_exits_2_when_there_is_no_book() {
     let empty = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_bookcheck"))
-        .arg(empty.path())
-        .output()
-        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_bookcheck")).arg(empty.path()).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("book.toml"));
 }

@@ -40,8 +40,7 @@ pub struct Chromium {
 impl Chromium {
     /// Starts `binary` headless with a fresh profile and opens one page.
     pub fn launch(binary: &Path, window: (u32, u32)) -> Result<Chromium> {
-        let profile =
-            tempfile::tempdir().map_err(|e| format!("cannot create a profile dir: {e}"))?;
+        let profile = tempfile::tempdir().map_err(|e| format!("cannot create a profile dir: {e}"))?;
         let mut command = Command::new(binary);
         command
             .args([
@@ -66,9 +65,7 @@ impl Chromium {
         // helpers too, not only the browser process.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         eprintln!("> {command:?}");
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
 
         // Chromium announces `DevTools listening on ws://...` on stderr; keep
         // draining stderr afterwards so that it never blocks on a full pipe.
@@ -77,10 +74,7 @@ impl Chromium {
         let stderr = child.stderr.take().expect("stderr is piped");
         let thread_log = Arc::clone(&log);
         thread::spawn(move || {
-            for line in BufReader::new(stderr)
-                .lines()
-                .map_while(std::result::Result::ok)
-            {
+            for line in BufReader::new(stderr).lines().map_while(std::result::Result::ok) {
                 if let Some(rest) = line.split("DevTools listening on ").nth(1) {
                     let _ = address_tx.send(rest.trim().to_string());
                 }
@@ -106,28 +100,12 @@ impl Chromium {
                 return Err(e);
             }
         };
-        let mut browser = Chromium {
-            child,
-            socket,
-            session: String::new(),
-            next_id: 0,
-            log,
-            _profile: profile,
-        };
-        let target =
-            browser.browser_call("Target.createTarget", json!({ "url": "about:blank" }))?;
-        let target_id = target["targetId"]
-            .as_str()
-            .ok_or("no targetId")?
-            .to_string();
-        let attached = browser.browser_call(
-            "Target.attachToTarget",
-            json!({ "targetId": target_id, "flatten": true }),
-        )?;
-        browser.session = attached["sessionId"]
-            .as_str()
-            .ok_or("no sessionId")?
-            .to_string();
+        let mut browser = Chromium { child, socket, session: String::new(), next_id: 0, log, _profile: profile };
+        let target = browser.browser_call("Target.createTarget", json!({ "url": "about:blank" }))?;
+        let target_id = target["targetId"].as_str().ok_or("no targetId")?.to_string();
+        let attached =
+            browser.browser_call("Target.attachToTarget", json!({ "targetId": target_id, "flatten": true }))?;
+        browser.session = attached["sessionId"].as_str().ok_or("no sessionId")?.to_string();
         browser.call("Page.enable", json!({}))?;
         browser.call("Runtime.enable", json!({}))?;
         Ok(browser)
@@ -155,9 +133,7 @@ impl Chromium {
         if let Some(session) = session {
             message["sessionId"] = json!(session);
         }
-        self.socket
-            .send(Message::text(message.to_string()))
-            .map_err(|e| format!("{method}: cannot send: {e}"))?;
+        self.socket.send(Message::text(message.to_string())).map_err(|e| format!("{method}: cannot send: {e}"))?;
         let deadline = Instant::now() + COMMAND_TIMEOUT;
         loop {
             if Instant::now() > deadline {
@@ -166,10 +142,7 @@ impl Chromium {
             let message = match self.socket.read() {
                 Ok(message) => message,
                 Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
                 {
                     continue;
                 }
@@ -178,8 +151,7 @@ impl Chromium {
             let Message::Text(text) = message else {
                 continue;
             };
-            let reply: Value =
-                serde_json::from_str(&text).map_err(|e| format!("{method}: bad JSON: {e}"))?;
+            let reply: Value = serde_json::from_str(&text).map_err(|e| format!("{method}: bad JSON: {e}"))?;
             // Events (no id) and answers to other commands are not ours.
             if reply["id"].as_u64() != Some(id) {
                 continue;
@@ -233,10 +205,7 @@ impl Chromium {
             return Err(format!("cannot load {url}: {error}"));
         }
         let expected = serde_json::to_string(url).unwrap();
-        self.wait_for(
-            &format!("document.readyState === 'complete' && location.href === {expected}"),
-            timeout,
-        )?;
+        self.wait_for(&format!("document.readyState === 'complete' && location.href === {expected}"), timeout)?;
         Ok(())
     }
 
@@ -268,14 +237,8 @@ impl Chromium {
     pub fn type_text(&mut self, text: &str) -> Result<()> {
         for ch in text.chars() {
             let key = ch.to_string();
-            self.call(
-                "Input.dispatchKeyEvent",
-                json!({ "type": "keyDown", "key": key, "text": key }),
-            )?;
-            self.call(
-                "Input.dispatchKeyEvent",
-                json!({ "type": "keyUp", "key": key }),
-            )?;
+            self.call("Input.dispatchKeyEvent", json!({ "type": "keyDown", "key": key, "text": key }))?;
+            self.call("Input.dispatchKeyEvent", json!({ "type": "keyUp", "key": key }))?;
         }
         Ok(())
     }
@@ -284,9 +247,8 @@ impl Chromium {
     pub fn screenshot(&mut self, path: &Path) -> Result<()> {
         let shot = self.call("Page.captureScreenshot", json!({ "format": "png" }))?;
         let data = shot["data"].as_str().ok_or("screenshot without data")?;
-        let png = data_encoding::BASE64
-            .decode(data.as_bytes())
-            .map_err(|e| format!("screenshot is not base64: {e}"))?;
+        let png =
+            data_encoding::BASE64.decode(data.as_bytes()).map_err(|e| format!("screenshot is not base64: {e}"))?;
         std::fs::write(path, png).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 }
@@ -310,18 +272,14 @@ impl Drop for Chromium {
 /// SIGKILLs the process group `child` leads, then reaps `child`.
 fn kill_group(child: &mut Child) {
     if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
     let _ = child.kill();
     let _ = child.wait();
 }
 
 fn connect(address: &str) -> Result<WebSocket<MaybeTlsStream<TcpStream>>> {
-    let (socket, _) =
-        tungstenite::connect(address).map_err(|e| format!("cannot connect to {address}: {e}"))?;
+    let (socket, _) = tungstenite::connect(address).map_err(|e| format!("cannot connect to {address}: {e}"))?;
     // Reads wake up regularly so that every wait can check its deadline.
     if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
         stream

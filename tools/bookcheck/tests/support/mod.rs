@@ -18,18 +18,12 @@ pub const BOOK_BUILD_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn repo_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .ancestors()
-        .nth(2)
-        .expect("tools/bookcheck sits two levels below the repository root")
-        .to_path_buf()
+    manifest_dir.ancestors().nth(2).expect("tools/bookcheck sits two levels below the repository root").to_path_buf()
 }
 
 /// The workspace's target directory (honouring CARGO_TARGET_DIR).
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
 }
 
 /// Finds `name` on PATH or at one of `extra` places; a missing tool fails the
@@ -40,25 +34,19 @@ pub fn require_tool(name: &str, extra: &[PathBuf]) -> PathBuf {
         .unwrap_or_default()
         .into_iter()
         .map(|dir| dir.join(name));
-    on_path
-        .chain(extra.iter().cloned())
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{name}` is not installed (looked on PATH and in {extra:?}). \
+    on_path.chain(extra.iter().cloned()).find(|candidate| candidate.is_file()).unwrap_or_else(|| {
+        panic!(
+            "`{name}` is not installed (looked on PATH and in {extra:?}). \
                  Run ./setup.sh to install the workbook's tools."
-            )
-        })
+        )
+    })
 }
 
 pub fn mdbook() -> PathBuf {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
-    let extra: Vec<PathBuf> = cargo_home
-        .into_iter()
-        .map(|h| h.join("bin/mdbook"))
-        .collect();
+    let extra: Vec<PathBuf> = cargo_home.into_iter().map(|h| h.join("bin/mdbook")).collect();
     require_tool("mdbook", &extra)
 }
 
@@ -82,9 +70,7 @@ pub fn run_with_timeout(mut command: Command, timeout: Duration) -> Output {
     let err = std::fs::File::create(&err_path).unwrap();
     command.stdin(Stdio::null()).stdout(out).stderr(err);
     eprintln!("> {command:?}");
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
     let deadline = Instant::now() + timeout;
     let status = loop {
         if let Some(status) = child.try_wait().expect("waiting for a child") {
@@ -111,11 +97,7 @@ pub fn run_with_timeout(mut command: Command, timeout: Duration) -> Output {
 /// error mdbook reports (a missing include is only a warning to mdbook).
 pub fn build_book(dest: &Path) {
     let mut command = Command::new(mdbook());
-    command
-        .arg("build")
-        .arg(repo_root().join("book"))
-        .arg("--dest-dir")
-        .arg(dest);
+    command.arg("build").arg(repo_root().join("book")).arg("--dest-dir").arg(dest);
     let output = run_with_timeout(command, BOOK_BUILD_TIMEOUT);
     let complaints: Vec<&str> = output
         .stderr

@@ -40,11 +40,7 @@ impl StaticServer {
                 }
             })
         };
-        Ok(StaticServer {
-            address,
-            stop,
-            accepter: Some(accepter),
-        })
+        Ok(StaticServer { address, stop, accepter: Some(accepter) })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -79,32 +75,14 @@ fn serve(root: &Path, stream: TcpStream) -> std::io::Result<()> {
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
     let mut stream = stream;
     if method != "GET" && method != "HEAD" {
-        return respond(
-            &mut stream,
-            "405 Method Not Allowed",
-            "text/plain",
-            b"GET only\n",
-            true,
-        );
+        return respond(&mut stream, "405 Method Not Allowed", "text/plain", b"GET only\n", true);
     }
     match resolve(root, target) {
         Some(file) => {
             let body = std::fs::read(&file)?;
-            respond(
-                &mut stream,
-                "200 OK",
-                content_type(&file),
-                &body,
-                method == "GET",
-            )
+            respond(&mut stream, "200 OK", content_type(&file), &body, method == "GET")
         }
-        None => respond(
-            &mut stream,
-            "404 Not Found",
-            "text/plain",
-            b"not found\n",
-            true,
-        ),
+        None => respond(&mut stream, "404 Not Found", "text/plain", b"not found\n", true),
     }
 }
 
@@ -114,10 +92,7 @@ fn resolve(root: &Path, target: &str) -> Option<PathBuf> {
     let path = target.split(['?', '#']).next().unwrap_or("/");
     let path = percent_decode(path);
     let relative = Path::new(path.trim_start_matches('/'));
-    if relative
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-    {
+    if relative.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
         return None;
     }
     let mut file = root.join(relative);
