@@ -192,6 +192,13 @@ if wanted hello-trace || wanted hello-prog-show || wanted hello-xlated || wanted
     "$labctl" lab 3 --solution >/dev/null
     hello=$(bundle hello-world.sh target/debug/hello-world)
     capture hello-trace 0 run --timeout 60 -- "$hello" trace
+    # target/debug is shared with starter builds: make sure the binary that
+    # travelled was the solution.
+    if wanted hello-trace && ! grep -q 'Hello World /bin/uname' "$out/hello-trace.txt"; then
+        echo "error: hello-trace.txt has no 'Hello World /bin/uname' line;" \
+            "target/debug/hello-world was not the solution (a starter build ran meanwhile?)" >&2
+        exit 1
+    fi
     capture hello-prog-show 0 run --timeout 60 -- "$hello" prog-show
     capture hello-xlated 0 run --timeout 60 -- "$hello" xlated
     # Debian's bpftool is built without a disassembler; the page shows
