@@ -184,6 +184,18 @@ capture lab-01-starter 1 lab 1
 capture lab-01-solution 0 lab 1 --solution
 capture lab-03-starter 1 lab 3
 capture lab-03-solution 0 lab 3 --solution
+capture lab-02-starter 1 lab 2
+capture lab-02-solution 0 lab 2 --solution
+capture lab-04-starter 1 lab 4
+capture lab-04-solution 0 lab 4 --solution
+capture lab-05-starter 1 lab 5
+capture lab-05-solution 0 lab 5 --solution
+capture lab-06-starter 1 lab 6
+capture lab-06-solution 0 lab 6 --solution
+capture lab-07-starter 1 lab 7
+capture lab-07-solution 0 lab 7 --solution
+capture lab-08-starter 1 lab 8
+capture lab-08-solution 0 lab 8 --solution
 
 # Chapters 2 and 3: the Hello World solution at work, then as the kernel
 # holds it.
