@@ -434,16 +434,13 @@ fn verify(only: &[u32], vm: &VmArgs) -> Result<ExitCode> {
 
 /// The plan for `labctl run`: host binaries are copied in and run from
 /// /lab/bin; anything else is looked up in the guest's PATH.
-pub fn run_plan(command: &[String], timeout: f64) -> (Plan, Vec<PathBuf>) {
+/// A path the guest image has itself (its busybox, strace, bpftool) runs
+/// the guest's copy; any other path to a host file is copied in.
+pub fn run_plan(command: &[String], timeout: f64, in_guest: impl Fn(&str) -> bool) -> (Plan, Vec<PathBuf>) {
     let mut argv = command.to_vec();
     let mut binaries = Vec::new();
     let host = PathBuf::from(&argv[0]);
-    if argv[0].contains('/')
-        && host.is_file()
-        && !argv[0].starts_with("/bin/")
-        && !argv[0].starts_with("/usr/")
-        && !argv[0].starts_with("/sbin/")
-    {
+    if argv[0].contains('/') && host.is_file() && !in_guest(&argv[0]) {
         let name = host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         argv[0] = format!("{}/{name}", workbook_agent::LAB_BIN_DIR);
         binaries.push(host);
@@ -486,17 +483,19 @@ fn run(command: &[String], timeout: f64, vm: &VmArgs) -> Result<ExitCode> {
             }
         }
     });
-    let (plan, binaries) = run_plan(command, timeout);
     let name = format!("run.{}", std::process::id());
-    let req = RunRequest {
-        plan: &plan,
-        binaries: &binaries,
-        modules: &[],
-        console: Console::Captured,
-        total: Duration::from_secs_f64(timeout + 5.0),
-        name: &name,
-    };
-    let result = engine::prepare(&ws, &opts, &tx).and_then(|env| env.run_plan(&req, &tx));
+    let result = engine::prepare(&ws, &opts, &tx).and_then(|env| {
+        let (plan, binaries) = run_plan(command, timeout, |path| env.base.contains(path));
+        let req = RunRequest {
+            plan: &plan,
+            binaries: &binaries,
+            modules: &[],
+            console: Console::Captured,
+            total: Duration::from_secs_f64(timeout + 5.0),
+            name: &name,
+        };
+        env.run_plan(&req, &tx)
+    });
     drop(tx);
     let _ = printer.join();
     let (vm_run, _) = result?;
@@ -609,4 +608,27 @@ fn list() -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_copies_host_files_the_guest_lacks_and_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("my-tool");
+        std::fs::write(&tool, "").unwrap();
+        let cmd = vec![tool.to_string_lossy().into_owned(), "-v".to_string()];
+        let (plan, bins) = run_plan(&cmd, 5.0, |_| false);
+        assert_eq!(bins, vec![tool.clone()]);
+        assert_eq!(plan.steps[0].run, ["/lab/bin/my-tool", "-v"]);
+        assert!(plan.stream);
+        // The guest's own strace, not the host's.
+        let (plan, bins) = run_plan(&["/usr/bin/strace".to_string()], 5.0, |p| p == "/usr/bin/strace");
+        assert!(bins.is_empty() && plan.steps[0].run[0] == "/usr/bin/strace");
+        // Not a host file: looked up in the guest.
+        let (plan, bins) = run_plan(&["uname".to_string()], 5.0, |_| false);
+        assert!(bins.is_empty() && plan.steps[0].run[0] == "uname");
+    }
 }
