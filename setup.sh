@@ -36,10 +36,8 @@ command -v apt-get >/dev/null || die "this needs a Debian or Ubuntu system (apt-
 command -v cargo >/dev/null || export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo >/dev/null || die "Rust is missing: install it with rustup (https://rustup.rs), stable toolchain"
 
-packages=()
-for line in "${PACKAGES[@]}"; do packages+=($line); done
 missing=()
-for pkg in "${packages[@]}"; do
+for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -47,7 +45,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${SUDO[@]}" apt-get update -q
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-    say "Debian packages: all ${#packages[@]} installed"
+    say "Debian packages: all ${#PACKAGES[@]} installed"
 fi
 
 if command -v rustup >/dev/null; then

@@ -36,3 +36,12 @@ pub fn labctl_for_pty() -> std::process::Command {
     cmd.arg("shell");
     cmd
 }
+
+/// Runs `labctl ARGS` to the end; also returns the marker that the QEMU
+/// command line of its run carries (its events socket names labctl's pid).
+pub fn labctl_run_marked(args: &[&str]) -> (std::process::Output, String) {
+    let child =
+        labctl().args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let marker = format!("run.{}.sock", child.id());
+    (child.wait_with_output().unwrap(), marker)
+}

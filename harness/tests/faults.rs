@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{labctl, qemu_processes_with};
+use common::{labctl_run_marked, qemu_processes_with};
 use labctl::engine::{self, Options, RunRequest};
 use labctl::qemu::Console;
 use labctl::workspace::Workspace;
@@ -51,14 +50,7 @@ fn a_hanging_step_times_out_within_its_timeout_plus_5_s() {
 
 #[test]
 fn labctl_run_reports_a_timeout_and_leaves_no_qemu() {
-    let child = labctl()
-        .args(["run", "--timeout", "3", "--", "/bin/sleep", "600"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let marker = format!("run.{}.sock", child.id());
-    let out = child.wait_with_output().unwrap();
+    let (out, marker) = labctl_run_marked(&["run", "--timeout", "3", "--", "/bin/sleep", "600"]);
     assert_eq!(out.status.code(), Some(124), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("timed out after 3 s"));
     assert_eq!(qemu_processes_with(&marker), Vec::<String>::new());
@@ -67,14 +59,7 @@ fn labctl_run_reports_a_timeout_and_leaves_no_qemu() {
 #[test]
 fn a_guest_kernel_panic_is_reported_as_one_with_the_log() {
     let started = Instant::now();
-    let child = labctl()
-        .args(["run", "--", "/bin/sh", "-c", "echo c > /proc/sysrq-trigger; sleep 600"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let marker = format!("run.{}.sock", child.id());
-    let out = child.wait_with_output().unwrap();
+    let (out, marker) = labctl_run_marked(&["run", "--", "/bin/sh", "-c", "echo c > /proc/sysrq-trigger; sleep 600"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(125), "{stderr}");
     assert!(stderr.contains("the guest kernel panicked"), "{stderr}");
