@@ -53,10 +53,10 @@ pub fn bench(labs: &[u32], runs: usize, options: &Options) -> Result<ExitCode> {
     for &number in labs {
         let lab = ws.lab(number)?;
         // Built once up front: the benchmark times what follows a build.
-        builder::build_lab(&ws, &lab, Variant::Solution, true)?;
+        builder::build_lab(&ws, &lab, &Variant::Solution, true)?;
         let mut phases = Vec::new();
         for _ in 0..runs {
-            let report = engine::run_lab(&env, &lab, Variant::Solution, &sink)?;
+            let report = engine::run_lab(&env, &lab, &engine::LabRun::new(Variant::Solution, None), &sink)?;
             if !report.passed {
                 return Err(Error::Usage(format!("lab {number}'s solution failed during the benchmark")));
             }

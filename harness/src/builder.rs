@@ -1,11 +1,11 @@
 //! Builds the agent and a lab's binaries with cargo.
 //!
-//! `--solution` builds a copy of the lab with the solution's files laid
-//! over it, in `target/labctl/overlay/NN-slug`: a workspace of its own that
-//! reuses the real workspace's dependencies, lints, lock file and target
-//! directory, so nothing is rebuilt but the lab itself.
-
-use std::collections::BTreeSet;
+//! Every build is of a composed copy of the lab, in
+//! `target/labctl/overlay/NN-slug/<variant>`: the lab's own copy of every
+//! given file, and the student files (`student_files` in lab.toml) from the
+//! starter, the solution, a mutant or a submission. It is a workspace of its
+//! own that reuses the real workspace's dependencies, lints, lock file and
+//! target directory, so nothing is rebuilt but the lab itself.
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -28,20 +28,62 @@ pub enum LabBuild {
     Failed(String),
 }
 
-/// Which files a run builds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which files a run builds. Every variant is composed the same way: the
+/// lab's own copy of every given file, and the student files from the
+/// variant's source (see [`compose`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Variant {
+    /// The student files of this checkout.
     Starter,
+    /// The reference: `solutions/NN-slug` laid over the starter.
     Solution,
+    /// The solution with a wrong change applied (`solutions/NN-slug/mutants/*.patch`).
+    Mutant(PathBuf),
+    /// The student files of another checkout (`labctl grade --submission DIR`).
+    Submission(PathBuf),
 }
 
 impl Variant {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> String {
+        match self {
+            Variant::Starter => "starter".into(),
+            Variant::Solution => "solution".into(),
+            Variant::Mutant(patch) => format!("mutant {}", mutant_name(patch)),
+            Variant::Submission(_) => "submission".into(),
+        }
+    }
+
+    /// A short word for file names.
+    fn slot(&self) -> &'static str {
         match self {
             Variant::Starter => "starter",
             Variant::Solution => "solution",
+            Variant::Mutant(_) => "mutant",
+            Variant::Submission(_) => "submission",
         }
     }
+}
+
+/// `solutions/03-hello-world/mutants/tid-not-tgid.patch` -> `tid-not-tgid`.
+pub fn mutant_name(patch: &Path) -> String {
+    patch.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// The mutants of a lab, sorted by name.
+pub fn mutants(lab: &Lab) -> Vec<PathBuf> {
+    let dir = lab.solution_dir.join("mutants");
+    let mut found: Vec<PathBuf> = fs::read_dir(&dir)
+        .map(|entries| {
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "patch")).collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+/// What a mutant is wrong about: the first line of its patch.
+pub fn mutant_summary(patch: &Path) -> String {
+    fs::read_to_string(patch).ok().and_then(|t| t.lines().next().map(str::to_string)).unwrap_or_default()
 }
 
 pub const AGENT_PACKAGE: &str = "workbook-agent";
@@ -88,30 +130,165 @@ pub fn package_name(dir: &Path) -> Result<String> {
         .ok_or_else(|| Error::Usage(format!("{}: no [package] name", path.display())))
 }
 
-/// Builds a lab's binaries, from the starter or with the solution laid over,
-/// and returns copies of them that no later build can overwrite.
-pub fn build_lab(ws: &Workspace, lab: &Lab, variant: Variant, quiet: bool) -> Result<LabBuild> {
-    // Starter and solution builds leave their binaries at the same path in
-    // target/debug: hold a lock from the build until the copy is taken, so
-    // that two labctl runs at once cannot swap them.
+/// A composed lab: its binaries, or the student's compiler errors, and
+/// notes for the student (a given file they edited, which grading ignores).
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub build: LabBuild,
+    pub notes: Vec<String>,
+}
+
+/// Builds a lab's binaries from the files `variant` names, and returns
+/// copies of them that no later build can overwrite.
+pub fn build_lab(ws: &Workspace, lab: &Lab, variant: &Variant, quiet: bool) -> Result<Built> {
+    // Every variant leaves its binaries at the same path in target/debug:
+    // hold a lock from the build until the copy is taken, so that two
+    // labctl runs at once cannot swap them.
     let _lock = build_lock(ws)?;
+    let (files, notes) = compose(ws, lab, variant)?;
+    let root = write_overlay(ws, lab, variant, &files)?;
     let package = package_name(&lab.dir)?;
     let mut cmd = cargo(ws);
     cmd.args(["build", "-p", &package, "--bins", "--message-format=json-render-diagnostics"]);
-    if variant == Variant::Solution {
-        let overlay = prepare_overlay(ws, lab)?;
-        cmd.arg("--manifest-path").arg(overlay.join("Cargo.toml"));
-    }
+    cmd.arg("--manifest-path").arg(root.join("Cargo.toml"));
     let (bins, output) = run_cargo(&mut cmd, quiet)?;
-    match bins {
+    let build = match bins {
         Some(bins) if !bins.is_empty() => {
             let copies: Result<Vec<PathBuf>> =
                 bins.iter().map(|b| crate::image::stripped_copy(b, &ws.cache_dir())).collect();
-            Ok(LabBuild::Built(copies?))
+            LabBuild::Built(copies?)
         }
-        Some(_) => Err(Error::Usage(format!("{} builds no binary: give it a [[bin]]", lab.dir.display()))),
-        None => Ok(LabBuild::Failed(output)),
+        Some(_) => return Err(Error::Usage(format!("{} builds no binary: give it a [[bin]]", lab.dir.display()))),
+        None => LabBuild::Failed(output),
+    };
+    Ok(Built { build, notes })
+}
+
+/// The files of the lab as `variant` builds them, by path relative to the
+/// lab directory: every given file as the lab ships it, and the student
+/// files from the variant's source. Grading therefore never depends on an
+/// edit outside `student_files`.
+pub fn compose(ws: &Workspace, lab: &Lab, variant: &Variant) -> Result<(Files, Vec<String>)> {
+    let mut notes = Vec::new();
+    let mut files = Files::new();
+    // In this checkout, the lab "as it ships" is what git last committed:
+    // a learner's edit of a given file is noticed and undone for the run.
+    let edited = if *variant == Variant::Starter { edited_given_files(ws, lab) } else { Default::default() };
+    for rel in files_under(&lab.dir)? {
+        if lab.is_student_file(&rel) {
+            continue;
+        }
+        let committed = edited.contains(&rel).then(|| git_show_head(ws, &lab.dir.join(&rel))).flatten();
+        let content = match committed {
+            Some(c) => {
+                notes.push(format!(
+                    "{} is given by the lab; you edited it, and grading uses the original",
+                    rel.display()
+                ));
+                c
+            }
+            None => read(&lab.dir.join(&rel))?,
+        };
+        files.insert(rel, content);
     }
+    let student_source = |rel: &Path| -> PathBuf {
+        match variant {
+            Variant::Starter => lab.dir.join(rel),
+            Variant::Submission(root) => root.join("labs").join(lab.dir_name()).join(rel),
+            Variant::Solution | Variant::Mutant(_) => {
+                let solved = lab.solution_dir.join(rel);
+                if solved.is_file() { solved } else { lab.dir.join(rel) }
+            }
+        }
+    };
+    if matches!(variant, Variant::Solution | Variant::Mutant(_)) && !lab.solution_dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "lab {} has no solution: {} does not exist",
+            lab.number(),
+            lab.solution_dir.display()
+        )));
+    }
+    for f in &lab.manifest.student_files {
+        let rel = PathBuf::from(f);
+        let source = student_source(&rel);
+        let content = if source.is_file() {
+            read(&source)?
+        } else {
+            notes.push(format!("{} has no {f}; the starter's copy is used", source.display()));
+            read(&lab.dir.join(&rel))?
+        };
+        files.insert(rel, content);
+    }
+    if let Variant::Mutant(patch) = variant {
+        apply_patch(&mut files, patch, lab)?;
+    }
+    Ok((files, notes))
+}
+
+/// The lab's files by path relative to its directory.
+pub type Files = std::collections::BTreeMap<PathBuf, Vec<u8>>;
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(Error::io(format!("reading {}", path.display())))
+}
+
+/// Applies a mutant's patch to the composed files; only its changes to
+/// student files are kept, as grading would keep only those.
+fn apply_patch(files: &mut Files, patch: &Path, lab: &Lab) -> Result<()> {
+    let dir = tempfile::tempdir().map_err(Error::io("creating a directory for a mutant"))?;
+    for (rel, content) in files.iter() {
+        write_if_changed(&dir.path().join(rel), content)?;
+    }
+    let mut cmd = Command::new("patch");
+    cmd.args(["-p1", "--batch", "--forward", "--silent", "--no-backup-if-mismatch", "-d"])
+        .arg(dir.path())
+        .arg("-i")
+        .arg(patch);
+    let out = cmd.output().map_err(|e| exec::spawn_error(&cmd, e))?;
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "the mutant {} does not apply to the solution of lab {}: {}{}",
+            patch.display(),
+            lab.number(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    for f in &lab.manifest.student_files {
+        let rel = PathBuf::from(f);
+        files.insert(rel.clone(), read(&dir.path().join(&rel))?);
+    }
+    Ok(())
+}
+
+/// Given files of the lab that differ from git's HEAD (none outside git).
+fn edited_given_files(ws: &Workspace, lab: &Lab) -> std::collections::BTreeSet<PathBuf> {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(&ws.root).args(["diff", "--name-only", "--relative", "HEAD", "--"]).arg(&lab.dir);
+    cmd.current_dir(&ws.root);
+    let Ok(out) = cmd.output() else { return Default::default() };
+    if !out.status.success() {
+        return Default::default();
+    }
+    let prefix = lab.dir.strip_prefix(&ws.root).unwrap_or(&lab.dir).to_path_buf();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| Path::new(l).strip_prefix(&prefix).ok().map(Path::to_path_buf))
+        .filter(|rel| !lab.is_student_file(rel))
+        .collect()
+}
+
+/// A file's content at git's HEAD, if git tracks it.
+fn git_show_head(ws: &Workspace, path: &Path) -> Option<Vec<u8>> {
+    let rel = path.strip_prefix(&ws.root).ok()?;
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(&ws.root)
+        .arg("show")
+        .arg(format!("HEAD:{}", rel.display()))
+        .output()
+        .ok()?;
+    out.status.success().then_some(out.stdout)
 }
 
 fn build_lock(ws: &Workspace) -> Result<nix::fcntl::Flock<fs::File>> {
@@ -159,39 +336,27 @@ fn run_cargo(cmd: &mut Command, quiet: bool) -> Result<(Option<Vec<PathBuf>>, St
     Ok((status.success().then_some(bins), output))
 }
 
-/// Lays `solutions/NN-slug` over a copy of `labs/NN-slug` and wraps it in a
-/// workspace that mirrors the real one. Files are written only when their
-/// content changed, so cargo's fingerprints stay valid between runs.
-pub fn prepare_overlay(ws: &Workspace, lab: &Lab) -> Result<PathBuf> {
-    if !lab.solution_dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "lab {} has no solution: {} does not exist",
-            lab.number(),
-            lab.solution_dir.display()
-        )));
-    }
-    let root = ws.target_dir().join("labctl/overlay").join(lab.dir_name());
+/// Writes composed files into `target/labctl/overlay/NN-slug/<variant>`
+/// and wraps them in a workspace that mirrors the real one. Files are
+/// written only when their content changed, so cargo's fingerprints stay
+/// valid between runs.
+fn write_overlay(ws: &Workspace, lab: &Lab, variant: &Variant, files: &Files) -> Result<PathBuf> {
+    let root = ws.target_dir().join("labctl/overlay").join(lab.dir_name()).join(variant.slot());
     let dest = root.join("lab");
-    let mut wanted = BTreeSet::new();
-    for (base, is_solution) in [(&lab.dir, false), (&lab.solution_dir, true)] {
-        for rel in files_under(base)? {
-            let mut text =
-                fs::read(base.join(&rel)).map_err(Error::io(format!("reading {}", base.join(&rel).display())))?;
-            if rel == Path::new("Cargo.toml") {
-                let manifest_dir = if is_solution { &lab.solution_dir } else { &lab.dir };
-                text = absolutize_paths(
-                    &String::from_utf8_lossy(&text),
-                    manifest_dir,
-                    &["dependencies", "build-dependencies", "dev-dependencies"],
-                )?
-                .into_bytes();
-            }
-            write_if_changed(&dest.join(&rel), &text)?;
-            wanted.insert(rel);
+    for (rel, content) in files {
+        let mut text = content.clone();
+        if rel == Path::new("Cargo.toml") {
+            text = absolutize_paths(
+                &String::from_utf8_lossy(&text),
+                &lab.dir,
+                &["dependencies", "build-dependencies", "dev-dependencies"],
+            )?
+            .into_bytes();
         }
+        write_if_changed(&dest.join(rel), &text)?;
     }
     for rel in files_under(&dest)? {
-        if !wanted.contains(&rel) {
+        if !files.contains_key(&rel) {
             let _ = fs::remove_file(dest.join(rel));
         }
     }
@@ -211,7 +376,7 @@ pub fn prepare_overlay(ws: &Workspace, lab: &Lab) -> Result<PathBuf> {
 }
 
 /// Relative file paths under `dir`, skipping build output.
-fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {

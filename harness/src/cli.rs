@@ -12,7 +12,8 @@ use workbook_agent::{Plan, Step, Stream};
 
 use crate::accel::AccelChoice;
 use crate::builder::Variant;
-use crate::engine::{self, EngineEvent, Env, LabReport, Options, RunRequest};
+use crate::builder;
+use crate::engine::{self, EngineEvent, Env, LabReport, LabRun, Options, RunRequest};
 use crate::error::{Error, Result};
 use crate::manifest::Lab;
 use crate::qemu::Console;
@@ -57,6 +58,9 @@ pub enum Command {
         /// Run again whenever a file of the lab changes.
         #[arg(long, conflicts_with_all = ["json", "junit"])]
         watch: bool,
+        /// Replay the workload of an earlier run (its seed is printed with the verdict).
+        #[arg(long)]
+        seed: Option<u64>,
         #[arg(long)]
         json: Option<PathBuf>,
         #[arg(long)]
@@ -66,6 +70,13 @@ pub enum Command {
     },
     /// Grade every lab of this tree (the student's code); write JSON, JUnit and a summary.
     Grade {
+        /// Grade the student files of another checkout (a student's
+        /// submission); everything else comes from this one.
+        #[arg(long, value_name = "DIR")]
+        submission: Option<PathBuf>,
+        /// The workload seed (default: a fresh one per lab).
+        #[arg(long)]
+        seed: Option<u64>,
         #[arg(long)]
         json: Option<PathBuf>,
         #[arg(long)]
@@ -73,11 +84,17 @@ pub enum Command {
         #[command(flatten)]
         vm: VmArgs,
     },
-    /// Prove, in the VM, that every starter fails and every solution passes.
+    /// Prove, in the VM, that every starter fails, every solution passes and every mutant fails.
     Verify {
         /// Only these labs (default: all).
         #[arg(long = "lab")]
         labs: Vec<u32>,
+        /// The workload seed (default: a fresh one per run).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Skip the mutants (starter and solution only).
+        #[arg(long)]
+        no_mutants: bool,
         #[command(flatten)]
         vm: VmArgs,
     },
@@ -163,16 +180,16 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Kernels { fetch, mirror } => kernels(fetch, mirror.as_deref()),
         Command::Hint { number } => hint(number),
         Command::List => list(),
-        Command::Lab { number, solution, console, watch, json, junit, vm } => {
+        Command::Lab { number, solution, console, watch, seed, json, junit, vm } => {
             let variant = if solution { Variant::Solution } else { Variant::Starter };
             if watch {
-                watch_lab(number, variant, console, &vm)
+                watch_lab(number, variant, seed, console, &vm)
             } else {
-                lab(number, variant, console, json, junit, &vm)
+                lab(number, LabRun::new(variant, seed), console, json, junit, &vm)
             }
         }
-        Command::Grade { json, junit, vm } => grade(json, junit, &vm),
-        Command::Verify { labs, vm } => verify(&labs, &vm),
+        Command::Grade { submission, seed, json, junit, vm } => grade(submission, seed, json, junit, &vm),
+        Command::Verify { labs, seed, no_mutants, vm } => verify(&labs, seed, !no_mutants, &vm),
         Command::Run { timeout, vm, command } => run(&command, timeout, &vm),
         Command::Shell { vm } => shell(&vm),
         Command::Bench { runs, labs, vm } => crate::bench::bench(&labs, runs, &options(&vm)),
@@ -205,7 +222,7 @@ fn exit_for(reports: &[LabReport]) -> ExitCode {
 
 fn lab(
     number: u32,
-    variant: Variant,
+    run: LabRun,
     console: bool,
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
@@ -216,7 +233,7 @@ fn lab(
     let opts = options(vm);
     let term = Terminal::start(TerminalOptions { console, progress: !opts.quiet });
     let result =
-        engine::prepare(&ws, &opts, &term.sink).and_then(|env| engine::run_lab(&env, &lab, variant, &term.sink));
+        engine::prepare(&ws, &opts, &term.sink).and_then(|env| engine::run_lab(&env, &lab, &run, &term.sink));
     term.finish();
     let report = result?;
     let reports = [report];
@@ -231,7 +248,7 @@ fn lab(
 
 /// `labctl lab N --watch`: runs the lab, then again after every save, until
 /// Ctrl-C. A harness error in one run is shown and watching goes on.
-fn watch_lab(number: u32, variant: Variant, console: bool, vm: &VmArgs) -> Result<ExitCode> {
+fn watch_lab(number: u32, variant: Variant, seed: Option<u64>, console: bool, vm: &VmArgs) -> Result<ExitCode> {
     use notify::Watcher;
     let ws = Workspace::discover()?;
     let lab = ws.lab(number)?;
@@ -267,7 +284,7 @@ fn watch_lab(number: u32, variant: Variant, console: bool, vm: &VmArgs) -> Resul
     let mut last = ExitCode::from(1);
     loop {
         let term = Terminal::start(TerminalOptions { console, progress: !opts.quiet });
-        let result = engine::run_lab(&env, &lab, variant, &term.sink);
+        let result = engine::run_lab(&env, &lab, &LabRun::new(variant.clone(), seed), &term.sink);
         term.finish();
         match result {
             Ok(report) => last = exit_for(&[report]),
@@ -293,13 +310,15 @@ fn watch_lab(number: u32, variant: Variant, console: bool, vm: &VmArgs) -> Resul
 }
 
 /// A report for a lab the harness could not run.
-fn error_report(lab: &Lab, variant: Variant, e: &Error) -> LabReport {
+fn error_report(lab: &Lab, run: &LabRun, e: &Error) -> LabReport {
     let m = &lab.manifest;
     LabReport {
         number: m.number,
         slug: m.slug.clone(),
         title: m.title.clone(),
-        variant: variant.name(),
+        variant: run.variant.name(),
+        seed: run.seed,
+        notes: Vec::new(),
         kernel: String::new(),
         accel: None,
         passed: false,
@@ -307,15 +326,31 @@ fn error_report(lab: &Lab, variant: Variant, e: &Error) -> LabReport {
         boot_ms: 0,
         phases: Default::default(),
         points: 0,
-        max_points: m.checks.iter().map(|c| c.points).sum(),
+        max_points: m.checks.iter().map(|c| c.points()).sum(),
         checks: Vec::new(),
         console_log: None,
         error: Some(e.to_string()),
     }
 }
 
-fn grade(json: Option<PathBuf>, junit: Option<PathBuf>, vm: &VmArgs) -> Result<ExitCode> {
+fn grade(
+    submission: Option<PathBuf>,
+    seed: Option<u64>,
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    vm: &VmArgs,
+) -> Result<ExitCode> {
     let ws = Workspace::discover()?;
+    let variant = match submission {
+        Some(dir) if dir.join("labs").is_dir() => Variant::Submission(dir),
+        Some(dir) => {
+            return Err(Error::Usage(format!(
+                "{} has no labs/ directory: give the root of the student's checkout",
+                dir.display()
+            )));
+        }
+        None => Variant::Starter,
+    };
     let labs = ws.labs()?;
     let opts = options(vm);
     let term = Terminal::start(TerminalOptions { console: false, progress: !opts.quiet });
@@ -330,7 +365,8 @@ fn grade(json: Option<PathBuf>, junit: Option<PathBuf>, vm: &VmArgs) -> Result<E
     let mut reports = Vec::new();
     let mut harness_error = false;
     for lab in &labs {
-        match engine::run_lab(&env, lab, Variant::Starter, &term.sink) {
+        let run = LabRun::new(variant.clone(), seed);
+        match engine::run_lab(&env, lab, &run, &term.sink) {
             Ok(r) => reports.push(r),
             Err(Error::Interrupted) => {
                 term.finish();
@@ -339,7 +375,7 @@ fn grade(json: Option<PathBuf>, junit: Option<PathBuf>, vm: &VmArgs) -> Result<E
             Err(e) => {
                 let _ = term.sink.send(EngineEvent::Warning(format!("lab {}: {e}", lab.number())));
                 harness_error = true;
-                reports.push(error_report(lab, Variant::Starter, &e));
+                reports.push(error_report(lab, &run, &e));
             }
         }
     }
@@ -364,24 +400,69 @@ fn grade(json: Option<PathBuf>, junit: Option<PathBuf>, vm: &VmArgs) -> Result<E
     Ok(exit_for(&reports))
 }
 
-/// What `verify` concluded about one lab.
-fn verify_one(env: &Env, lab: &Lab, sink: &engine::Sink) -> Result<std::result::Result<String, String>> {
-    let starter = engine::run_lab(env, lab, Variant::Starter, sink)?;
-    let solution = engine::run_lab(env, lab, Variant::Solution, sink)?;
-    let starter_hint = starter.checks.iter().any(|c| !c.passed && c.hint.is_some());
-    Ok(match (starter.passed, starter_hint, solution.passed) {
-        (false, true, true) => Ok(format!(
-            "starter fails {} of {} checks with a hint, solution passes",
-            starter.failed_checks(),
-            starter.checks.len()
-        )),
-        (true, _, _) => Err("the starter PASSES its checks: it gives the exercise away".into()),
-        (false, false, _) => Err("the starter fails without a hint".into()),
-        (false, true, false) => Err(format!("the solution FAILS {} check(s)", solution.failed_checks())),
-    })
+/// What `verify` concluded about one lab: a line per finding, and how
+/// many mutants were caught and how many passed.
+struct LabVerdict {
+    ok: bool,
+    lines: Vec<String>,
+    caught: usize,
+    missed: usize,
 }
 
-fn verify(only: &[u32], vm: &VmArgs) -> Result<ExitCode> {
+fn verify_one(env: &Env, lab: &Lab, seed: Option<u64>, mutants: bool, sink: &engine::Sink) -> Result<LabVerdict> {
+    let starter = engine::run_lab(env, lab, &LabRun::new(Variant::Starter, seed), sink)?;
+    let solution = engine::run_lab(env, lab, &LabRun::new(Variant::Solution, seed), sink)?;
+    let starter_hint = starter.checks.iter().any(|c| !c.passed && c.hint.is_some());
+    let mut v = LabVerdict { ok: true, lines: Vec::new(), caught: 0, missed: 0 };
+    let mut finding = |ok: bool, line: String| {
+        v.ok &= ok;
+        v.lines.push(line);
+    };
+    match (starter.passed, starter_hint, starter.points) {
+        (true, ..) => finding(false, format!("the starter PASSES its checks (seed {})", starter.seed)),
+        (false, false, _) => finding(false, "the starter fails without a hint".into()),
+        (false, true, p) if p > 0 => finding(false, format!("the untouched starter scores {p} points; it must score 0")),
+        _ => finding(true, format!("starter fails {} of {} checks with a hint, 0 points", starter.failed_checks(), starter.checks.len())),
+    }
+    if solution.passed {
+        finding(true, "solution passes".into());
+    } else {
+        let failed: Vec<&str> = solution.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+        finding(false, format!("the solution FAILS: {} (seed {})", failed.join("; "), solution.seed));
+    }
+    if !mutants {
+        return Ok(v);
+    }
+    let patches = builder::mutants(lab);
+    if patches.len() < MIN_MUTANTS {
+        v.ok = false;
+        v.lines.push(format!("only {} mutants in {}; a lab ships at least {MIN_MUTANTS}", patches.len(), lab.solution_dir.join("mutants").display()));
+    }
+    for patch in patches {
+        let name = builder::mutant_name(&patch);
+        let report = engine::run_lab(env, lab, &LabRun::new(Variant::Mutant(patch.clone()), seed), sink)?;
+        let compiled = !report.checks.iter().any(|c| c.name == engine::BUILD_CHECK);
+        let failed: Vec<&str> = report.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+        if report.passed {
+            v.missed += 1;
+            v.ok = false;
+            v.lines.push(format!("mutant {name} PASSES every check (seed {}): {}", report.seed, builder::mutant_summary(&patch)));
+        } else if !compiled {
+            v.missed += 1;
+            v.ok = false;
+            v.lines.push(format!("mutant {name} does not compile, so it proves nothing about the checks"));
+        } else {
+            v.caught += 1;
+            v.lines.push(format!("mutant {name} caught by: {}", failed.join("; ")));
+        }
+    }
+    Ok(v)
+}
+
+/// Every lab ships at least this many wrong solutions.
+pub const MIN_MUTANTS: usize = 5;
+
+fn verify(only: &[u32], seed: Option<u64>, mutants: bool, vm: &VmArgs) -> Result<ExitCode> {
     let ws = Workspace::discover()?;
     let labs: Vec<Lab> = ws.labs()?.into_iter().filter(|l| only.is_empty() || only.contains(&l.number())).collect();
     if labs.is_empty() {
@@ -397,16 +478,20 @@ fn verify(only: &[u32], vm: &VmArgs) -> Result<ExitCode> {
         }
     };
     let mut lines = Vec::new();
-    let (mut passed, mut failed, mut errors) = (0, 0, 0);
+    let (mut passed, mut failed, mut errors, mut caught, mut missed) = (0, 0, 0, 0, 0);
     for lab in &labs {
-        match verify_one(&env, lab, &term.sink) {
-            Ok(Ok(msg)) => {
-                passed += 1;
-                lines.push(format!("ok     lab {:02} {}: {msg}", lab.number(), lab.manifest.slug));
-            }
-            Ok(Err(msg)) => {
-                failed += 1;
-                lines.push(format!("FAILED lab {:02} {}: {msg}", lab.number(), lab.manifest.slug));
+        let title = format!("lab {:02} {}", lab.number(), lab.manifest.slug);
+        match verify_one(&env, lab, seed, mutants, &term.sink) {
+            Ok(v) => {
+                caught += v.caught;
+                missed += v.missed;
+                if v.ok {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                }
+                lines.push(format!("{} {title}", if v.ok { "ok    " } else { "FAILED" }));
+                lines.extend(v.lines.into_iter().map(|l| format!("         {l}")));
             }
             Err(Error::Interrupted) => {
                 term.finish();
@@ -415,7 +500,7 @@ fn verify(only: &[u32], vm: &VmArgs) -> Result<ExitCode> {
             Err(e) => {
                 failed += 1;
                 errors += 1;
-                lines.push(format!("ERROR  lab {:02} {}: {e}", lab.number(), lab.manifest.slug));
+                lines.push(format!("ERROR  {title}: {e}"));
             }
         }
     }
@@ -423,6 +508,9 @@ fn verify(only: &[u32], vm: &VmArgs) -> Result<ExitCode> {
     println!();
     for line in lines {
         println!("{line}");
+    }
+    if mutants {
+        println!("{} labs, {caught} mutants caught, {missed} passed", labs.len());
     }
     println!("{passed} passed, {failed} failed");
     Ok(ExitCode::from(match (failed, errors) {
@@ -450,6 +538,7 @@ pub fn run_plan(command: &[String], timeout: f64, in_guest: impl Fn(&str) -> boo
         run: argv,
         timeout_s: timeout,
         uid: 0,
+        gid: None,
         background: false,
         ready: None,
         env: Vec::new(),

@@ -18,7 +18,7 @@ use crate::checks::{self, Observations, Status, Verdict};
 use crate::error::{Error, Result};
 use crate::image::{self, Archive};
 use crate::kernels::{self, Kernel};
-use crate::manifest::{DEFAULT_STEP_TIMEOUT_S, Lab};
+use crate::manifest::{DEFAULT_STEP_TIMEOUT_S, Lab, Manifest};
 use crate::qemu::{Accel, Console, VmSpec};
 use crate::vm::{self, Timeouts, VmEvent, VmRun};
 use crate::workspace::Workspace;
@@ -52,7 +52,8 @@ pub enum EngineEvent {
     LabStart {
         number: u32,
         title: String,
-        variant: Variant,
+        variant: String,
+        seed: u64,
     },
     Phase {
         name: &'static str,
@@ -100,7 +101,10 @@ pub struct LabReport {
     pub number: u32,
     pub slug: String,
     pub title: String,
-    pub variant: &'static str,
+    /// starter, solution, `mutant NAME` or submission.
+    pub variant: String,
+    /// The seed the workload was drawn from: `--seed` replays it.
+    pub seed: u64,
     /// `uname -r` in the guest, or the kernel asked for if it never booted.
     pub kernel: String,
     pub accel: Option<&'static str>,
@@ -111,6 +115,9 @@ pub struct LabReport {
     pub points: u32,
     pub max_points: u32,
     pub checks: Vec<Verdict>,
+    /// Things the student should know about the run (a given file they
+    /// edited, which grading ignored).
+    pub notes: Vec<String>,
     pub console_log: Option<PathBuf>,
     /// A harness error that stopped the run (exit code 2).
     pub error: Option<String>,
@@ -271,9 +278,8 @@ impl Env {
     }
 }
 
-/// The agent's steps for a lab.
-pub fn lab_plan(lab: &Lab) -> Plan {
-    let m = &lab.manifest;
+/// The agent's steps for a lab's manifest, rendered for one seed.
+pub fn lab_plan(m: &Manifest) -> Plan {
     Plan {
         modules: Vec::new(),
         steps: m
@@ -284,6 +290,7 @@ pub fn lab_plan(lab: &Lab) -> Plan {
                 run: s.run.clone(),
                 timeout_s: s.timeout_s.unwrap_or(DEFAULT_STEP_TIMEOUT_S),
                 uid: s.uid,
+                gid: s.gid,
                 background: s.background,
                 ready: s.ready.clone(),
                 env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -316,13 +323,35 @@ pub fn observations(events: &[Event]) -> Observations {
     obs
 }
 
+/// The verdict's name when the student's code does not compile.
+pub const BUILD_CHECK: &str = "the lab compiles";
+
+/// Which files to build, and the workload's seed.
+#[derive(Debug, Clone)]
+pub struct LabRun {
+    pub variant: Variant,
+    pub seed: u64,
+}
+
+impl LabRun {
+    /// A run with a fresh seed, or the given one.
+    pub fn new(variant: Variant, seed: Option<u64>) -> Self {
+        LabRun { variant, seed: seed.unwrap_or_else(crate::params::fresh_seed) }
+    }
+}
+
 /// Builds and runs one lab and grades it. A failed check or a build error
 /// in the student's code is a report with `passed: false`; only harness
 /// trouble is an `Err`.
-pub fn run_lab(env: &Env, lab: &Lab, variant: Variant, sink: &Sink) -> Result<LabReport> {
-    let m = &lab.manifest;
+pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabReport> {
+    let LabRun { variant, seed } = run;
+    let manifest = lab.for_seed(*seed)?;
+    let m = &manifest;
     let started = Instant::now();
-    send(sink, EngineEvent::LabStart { number: m.number, title: m.title.clone(), variant });
+    send(
+        sink,
+        EngineEvent::LabStart { number: m.number, title: m.title.clone(), variant: variant.name(), seed: *seed },
+    );
     if !m.kernels.is_empty() && !m.kernels.contains(&env.kernel.name) {
         return Err(Error::Usage(format!(
             "lab {} supports the kernels {}, not {}",
@@ -331,12 +360,13 @@ pub fn run_lab(env: &Env, lab: &Lab, variant: Variant, sink: &Sink) -> Result<La
             env.kernel.name
         )));
     }
-    let max_points = m.checks.iter().map(|c| c.points).sum();
+    let max_points = m.checks.iter().map(|c| c.points()).sum();
     let mut report = LabReport {
         number: m.number,
         slug: m.slug.clone(),
         title: m.title.clone(),
         variant: variant.name(),
+        seed: *seed,
         kernel: env.kernel.release.clone().unwrap_or_else(|| env.kernel.name.clone()),
         accel: Some(env.accel.name()),
         passed: false,
@@ -346,23 +376,28 @@ pub fn run_lab(env: &Env, lab: &Lab, variant: Variant, sink: &Sink) -> Result<La
         points: 0,
         max_points,
         checks: Vec::new(),
+        notes: Vec::new(),
         console_log: None,
         error: None,
     };
 
     let build_start = Instant::now();
-    let build = builder::build_lab(&env.ws, lab, variant, env.options.quiet)?;
+    let builder::Built { build, notes } = builder::build_lab(&env.ws, lab, variant, env.options.quiet)?;
+    for note in &notes {
+        send(sink, EngineEvent::Warning(note.clone()));
+    }
+    report.notes = notes;
     report.phases.build_ms = build_start.elapsed().as_millis() as u64;
     if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
         // Ctrl-C reached cargo too: its failure says nothing about the code.
         return Err(Error::Interrupted);
     }
-    send(sink, EngineEvent::Phase { name: "build", ms: report.phases.build_ms, detail: variant.name().into() });
+    send(sink, EngineEvent::Phase { name: "build", ms: report.phases.build_ms, detail: variant.name() });
     let binaries = match build {
         LabBuild::Built(bins) => bins,
         LabBuild::Failed(output) => {
             let verdict = Verdict {
-                name: "the lab compiles".into(),
+                name: BUILD_CHECK.into(),
                 status: Status::Bad,
                 passed: false,
                 detail: format!("cargo build failed:\n{}", checks::excerpt(&output, 25)),
@@ -378,7 +413,7 @@ pub fn run_lab(env: &Env, lab: &Lab, variant: Variant, sink: &Sink) -> Result<La
                     passed: false,
                     detail: "not run: the lab did not compile".into(),
                     hint: None,
-                    points: c.points,
+                    points: c.points(),
                 };
                 send(sink, EngineEvent::Verdict(v.clone()));
                 report.checks.push(v);
@@ -389,9 +424,9 @@ pub fn run_lab(env: &Env, lab: &Lab, variant: Variant, sink: &Sink) -> Result<La
         }
     };
 
-    let plan = lab_plan(lab);
-    let run_name = format!("lab{:02}-{}", m.number, variant.name());
-    let total = Duration::from_secs_f64(lab.timeout_s());
+    let plan = lab_plan(m);
+    let run_name = format!("lab{:02}-{}", m.number, variant.name().replace(' ', "-"));
+    let total = Duration::from_secs_f64(m.timeout_s.unwrap_or(crate::manifest::DEFAULT_LAB_TIMEOUT_S));
     let req = RunRequest {
         plan: &plan,
         binaries: &binaries,

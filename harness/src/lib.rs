@@ -15,6 +15,7 @@ pub mod exec;
 pub mod image;
 pub mod kernels;
 pub mod manifest;
+pub mod params;
 pub mod qemu;
 pub mod report;
 pub mod vm;

@@ -3,7 +3,7 @@
 //! Parsing (serde, unknown fields rejected) and validation are separate
 //! steps; every error names the file and the field.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use crate::checks::named;
+use crate::params::{self, ParamSpec};
 
 /// Default bound on one whole VM run of a lab, in seconds.
 pub const DEFAULT_LAB_TIMEOUT_S: f64 = 120.0;
@@ -51,6 +52,14 @@ pub struct Manifest {
     /// Guest files sent back after the last step, readable by checks.
     #[serde(default)]
     pub collect: Vec<String>,
+    /// The files (relative to the lab directory) the student is meant to
+    /// change. Every other file is given by the lab: grading builds with
+    /// the lab's own copy of it, so an edit there cannot change a verdict.
+    pub student_files: Vec<String>,
+    /// Workload parameters drawn from each run's seed (see [`params`]);
+    /// steps and checks use them as `{{name}}`.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamSpec>,
     #[serde(default, rename = "steps")]
     pub steps: Vec<StepSpec>,
     #[serde(default, rename = "checks")]
@@ -68,9 +77,13 @@ pub struct StepSpec {
     /// Seconds before the step is killed. Default: 30.
     #[serde(default)]
     pub timeout_s: Option<f64>,
-    /// User (and group) ID. Default: 0 (root).
+    /// User ID. Default: 0 (root).
     #[serde(default)]
     pub uid: u32,
+    /// Group ID. Default: the user ID. Where identity matters, give one
+    /// that differs from `uid`, so that a uid/gid mix-up shows.
+    #[serde(default)]
+    pub gid: Option<u32>,
     /// Keep running while later steps run. Default: false.
     #[serde(default)]
     pub background: bool,
@@ -118,9 +131,13 @@ pub struct CheckSpec {
     /// The step whose result is checked (every kind but some named checks).
     #[serde(default)]
     pub step: Option<String>,
-    /// Weight in `labctl grade`. Default: 1.
-    #[serde(default = "one")]
-    pub points: u32,
+    /// Weight in `labctl grade`. Default: 1, or 0 for a precondition.
+    #[serde(default)]
+    pub points: Option<u32>,
+    /// A check that a starter passes by construction (it attaches, it
+    /// runs): shown, required for a pass, but worth no points.
+    #[serde(default)]
+    pub precondition: bool,
     /// Tiered hints: the first is shown when the check fails, the rest by
     /// `labctl hint N`.
     #[serde(default)]
@@ -147,14 +164,20 @@ pub struct CheckSpec {
     pub args: toml::Table,
 }
 
-fn one() -> u32 {
-    1
+impl CheckSpec {
+    pub fn points(&self) -> u32 {
+        self.points.unwrap_or(if self.precondition { 0 } else { 1 })
+    }
 }
 
 /// A lab: its manifest and where it lives.
 #[derive(Debug, Clone)]
 pub struct Lab {
+    /// The manifest rendered with seed 0: its structure (steps, checks,
+    /// names, points) is the same for every seed.
     pub manifest: Manifest,
+    /// `lab.toml` as written, templates and all, for [`Lab::for_seed`].
+    pub raw: toml::Table,
     /// `labs/NN-slug`.
     pub dir: PathBuf,
     /// `solutions/NN-slug`.
@@ -172,6 +195,18 @@ impl Lab {
     }
     pub fn timeout_s(&self) -> f64 {
         self.manifest.timeout_s.unwrap_or(DEFAULT_LAB_TIMEOUT_S)
+    }
+
+    /// The manifest with the workload of `seed`. Validation rendered seed
+    /// 0 already; parameters draw only integers, letters and picked values,
+    /// so any other seed renders too.
+    pub fn for_seed(&self, seed: u64) -> Result<Manifest, ManifestError> {
+        render(&self.path, &self.raw, seed)
+    }
+
+    /// Whether `rel` (relative to the lab directory) is the student's to change.
+    pub fn is_student_file(&self, rel: &Path) -> bool {
+        self.manifest.student_files.iter().any(|f| Path::new(f) == rel)
     }
 }
 
@@ -193,9 +228,38 @@ impl fmt::Display for ManifestError {
     }
 }
 
-/// Parses `text` as the manifest at `path` (no validation).
+/// Parses `text` as the manifest at `path`, rendered with seed 0 (no
+/// validation beyond the parameters').
 pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
+    render(path, &parse_raw(path, text)?, 0)
+}
+
+/// Parses `text` as TOML, templates unrendered.
+pub fn parse_raw(path: &Path, text: &str) -> Result<toml::Table, ManifestError> {
     toml::from_str(text).map_err(|e| ManifestError {
+        path: path.to_path_buf(),
+        field: None,
+        message: e.to_string().trim_end().to_string(),
+    })
+}
+
+/// Draws the parameters for `seed` and renders every template of the
+/// manifest with them.
+pub fn render(path: &Path, raw: &toml::Table, seed: u64) -> Result<Manifest, ManifestError> {
+    let err = |field: String, message: String| ManifestError { path: path.to_path_buf(), field: Some(field), message };
+    let specs: BTreeMap<String, ParamSpec> = match raw.get("params") {
+        Some(p) => p.clone().try_into().map_err(|e: toml::de::Error| err("params".into(), e.message().into()))?,
+        None => BTreeMap::new(),
+    };
+    params::validate(&specs).map_err(|(name, m)| err(format!("params.{name}"), m))?;
+    let values = params::draw(&specs, seed);
+    let mut rest = raw.clone();
+    let param_table = rest.remove("params");
+    let mut rendered = params::render_table(&rest, &values, "").map_err(|(f, m)| err(f, m))?;
+    if let Some(p) = param_table {
+        rendered.insert("params".into(), p);
+    }
+    rendered.try_into().map_err(|e: toml::de::Error| ManifestError {
         path: path.to_path_buf(),
         field: None,
         message: e.to_string().trim_end().to_string(),
@@ -251,6 +315,18 @@ pub fn validate(path: &Path, m: &Manifest, dir_name: &str, known_kernels: &[Stri
     if let Some(t) = m.timeout_s {
         check_timeout("timeout_s", t, 1800.0).map_err(|msg| err("timeout_s", msg))?;
     }
+    if m.student_files.is_empty() {
+        return Err(err("student_files", "name the files the student edits, e.g. [\"src/bpf/hello.bpf.c\"]".into()));
+    }
+    for (i, f) in m.student_files.iter().enumerate() {
+        let p = Path::new(f);
+        if f.is_empty() || p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(err(&format!("student_files[{i}]"), format!("{f:?} is not a path inside the lab directory")));
+        }
+        if f == "lab.toml" || f == "Cargo.toml" || f == "build.rs" {
+            return Err(err(&format!("student_files[{i}]"), format!("{f} is the grader's, never the student's")));
+        }
+    }
     if m.steps.is_empty() {
         return Err(err("steps", "a lab needs at least one [[steps]] entry".into()));
     }
@@ -301,6 +377,9 @@ fn check_timeout(_field: &str, t: f64, max: f64) -> Result<(), String> {
 fn validate_check(c: &CheckSpec, steps: &HashSet<&str>) -> Result<(), (&'static str, String)> {
     if c.name.trim().is_empty() {
         return Err(("name", "must not be empty".into()));
+    }
+    if c.precondition && c.points.is_some_and(|p| p > 0) {
+        return Err(("points", "a precondition is worth no points: the starter passes it by construction".into()));
     }
     if c.hints.len() < 2 || c.hints.iter().any(|h| h.trim().is_empty()) {
         return Err(("hints", "give at least two tiers of hints: a nudge first, then a more explicit one".into()));
@@ -419,10 +498,20 @@ pub fn load(root: &Path, dir: &Path, known_kernels: &[String]) -> Result<Lab, Ma
         field: None,
         message: format!("cannot read: {e}"),
     })?;
-    let manifest = parse(&path, &text)?;
+    let raw = parse_raw(&path, &text)?;
+    let manifest = render(&path, &raw, 0)?;
     let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     validate(&path, &manifest, &dir_name, known_kernels)?;
-    Ok(Lab { solution_dir: root.join("solutions").join(&dir_name), dir: dir.to_path_buf(), path, manifest })
+    for (i, f) in manifest.student_files.iter().enumerate() {
+        if !dir.join(f).is_file() {
+            return Err(ManifestError {
+                path: path.clone(),
+                field: Some(format!("student_files[{i}]")),
+                message: format!("{f} is not a file of {}", dir.display()),
+            });
+        }
+    }
+    Ok(Lab { solution_dir: root.join("solutions").join(&dir_name), dir: dir.to_path_buf(), path, manifest, raw })
 }
 
 #[cfg(test)]
@@ -436,6 +525,7 @@ title = "Hello"
 chapter = 2
 kind = "ebpf"
 goal = "Say hello."
+student_files = ["src/bpf/hello.bpf.c"]
 
 [[steps]]
 name = "hello"
@@ -474,7 +564,7 @@ hints = ["one", "two"]
         let m = check(GOOD).unwrap();
         assert_eq!(m.kind, LabKind::Ebpf);
         assert_eq!(m.steps[1].timeout_s, None);
-        assert_eq!(m.checks[0].points, 1);
+        assert_eq!(m.checks[0].points(), 1);
         assert_eq!(m.checks[0].stream, StreamSel::Stdout);
     }
 

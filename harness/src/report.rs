@@ -32,8 +32,8 @@ pub fn terminal(rx: Receiver<EngineEvent>, opts: TerminalOptions) {
 fn print_event(out: &mut impl Write, ev: &EngineEvent, opts: TerminalOptions) -> std::io::Result<()> {
     match ev {
         EngineEvent::Note(note) if opts.progress => writeln!(out, "  {note}"),
-        EngineEvent::LabStart { number, title, variant } => {
-            writeln!(out, "\nLab {number:02} · {title} ({})", variant.name())
+        EngineEvent::LabStart { number, title, variant, seed } => {
+            writeln!(out, "\nLab {number:02} · {title} ({variant}, seed {seed})")
         }
         EngineEvent::Phase { name, ms, detail } if opts.progress => {
             writeln!(out, "  {name:<6} {:>6.2} s  {detail}", *ms as f64 / 1000.0)
@@ -84,6 +84,7 @@ fn print_event(out: &mut impl Write, ev: &EngineEvent, opts: TerminalOptions) ->
                 if let Some(log) = &r.console_log {
                     writeln!(out, "Console log: {}", log.display())?;
                 }
+                writeln!(out, "Same workload again: labctl lab {} --seed {}", r.number, r.seed)?;
                 writeln!(out, "More hints: just hint {}", r.number)?;
             }
             Ok(())

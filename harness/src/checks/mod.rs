@@ -81,7 +81,7 @@ pub fn evaluate_one(check: &CheckSpec, obs: &Observations) -> Verdict {
         hint: (status != Status::Good).then(|| check.hints.first().cloned()).flatten(),
         status,
         detail,
-        points: check.points,
+        points: check.points(),
     }
 }
 

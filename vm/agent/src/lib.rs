@@ -45,9 +45,12 @@ pub struct Step {
     pub run: Vec<String>,
     /// Seconds before the step is killed and reported as timed out.
     pub timeout_s: f64,
-    /// User and group ID to run as.
+    /// User ID to run as.
     #[serde(default)]
     pub uid: u32,
+    /// Group ID to run as; the user ID when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
     /// Started and left running while later steps run; stopped (SIGINT,
     /// then SIGKILL after a grace period) once the foreground steps are done.
     #[serde(default)]
@@ -73,6 +76,10 @@ pub enum Stream {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepResult {
     pub name: String,
+    /// The process ID the agent started the step as: the agent's own
+    /// record, which checks compare with what a student's program reports.
+    #[serde(default)]
+    pub pid: Option<u32>,
     /// Exit status when the process exited normally.
     pub exit_code: Option<i32>,
     /// Signal number when it was killed by a signal.

@@ -79,8 +79,9 @@ fn start(step: &Step, events: &Events, stream: bool) -> Result<Running, String> 
         .stderr(Stdio::piped())
         // Its own group, so that a timeout kills everything it started.
         .process_group(0);
-    if step.uid != 0 {
-        cmd.uid(step.uid).gid(step.uid);
+    let gid = step.gid.unwrap_or(step.uid);
+    if step.uid != 0 || gid != 0 {
+        cmd.uid(step.uid).gid(gid);
     }
     let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", step.run[0]))?;
     let stdout: Buffer = Arc::default();
@@ -167,6 +168,7 @@ fn finish(mut r: Running, stop: Option<Signal>) -> StepResult {
     let text = |b: &Buffer| String::from_utf8_lossy(&b.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
     StepResult {
         name: r.step.name.clone(),
+        pid: Some(r.child.id()),
         exit_code: status.and_then(|s| s.code()),
         signal: status.and_then(|s| s.signal()),
         timed_out,
