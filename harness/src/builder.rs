@@ -96,8 +96,18 @@ fn cargo(ws: &Workspace) -> Command {
     cmd
 }
 
-/// Builds the guest agent and returns its path.
-pub fn build_agent(ws: &Workspace, quiet: bool) -> Result<PathBuf> {
+/// The grader's programs in every guest: the agent (`/init`) and the
+/// workload tool.
+#[derive(Debug, Clone)]
+pub struct GuestPrograms {
+    pub agent: PathBuf,
+    pub workload: PathBuf,
+}
+
+pub const WORKLOAD_BIN: &str = "wb-workload";
+
+/// Builds the guest agent and the workload tool and returns their paths.
+pub fn build_agent(ws: &Workspace, quiet: bool) -> Result<GuestPrograms> {
     let mut cmd = cargo(ws);
     cmd.args([
         "build",
@@ -106,11 +116,15 @@ pub fn build_agent(ws: &Workspace, quiet: bool) -> Result<PathBuf> {
         AGENT_PACKAGE,
         "--bin",
         AGENT_PACKAGE,
+        "--bin",
+        WORKLOAD_BIN,
         "--message-format=json-render-diagnostics",
     ]);
-    match run_cargo(&mut cmd, quiet)? {
-        (Some(mut bins), _) if !bins.is_empty() => Ok(bins.remove(0)),
-        (_, output) => Err(Error::Command {
+    let (bins, output) = run_cargo(&mut cmd, quiet)?;
+    let find = |name: &str| bins.iter().flatten().find(|b| b.file_name().is_some_and(|n| n == name)).cloned();
+    match (find(AGENT_PACKAGE), find(WORKLOAD_BIN)) {
+        (Some(agent), Some(workload)) => Ok(GuestPrograms { agent, workload }),
+        _ => Err(Error::Command {
             command: exec::display(&cmd),
             status: "the guest agent did not build".into(),
             stderr: output,

@@ -32,15 +32,21 @@ pub struct Options {
     /// Less chatter: no command lines, no build output unless it fails.
     pub quiet: bool,
     pub memory_mb: u32,
+    /// Bound on a boot, from QEMU's start to the agent's first event.
+    /// Default: 20 s under KVM, 60 s under TCG.
+    pub boot_timeout: Option<Duration>,
 }
 
 impl Default for Options {
+    /// `accel` from `WORKBOOK_ACCEL` when it is valid; [`prepare`] refuses
+    /// an invalid one.
     fn default() -> Self {
         Options {
             kernel: None,
-            accel: AccelChoice::from_env().unwrap_or(AccelChoice::Auto),
+            accel: AccelChoice::from_env().ok().flatten().unwrap_or(AccelChoice::Auto),
             quiet: false,
             memory_mb: 512,
+            boot_timeout: None,
         }
     }
 }
@@ -160,20 +166,21 @@ pub const QEMU: &str = "qemu-system-x86_64";
 /// Prepares the shared pieces: builds the agent, fetches the kernel, and
 /// decides between KVM and TCG.
 pub fn prepare(ws: &Workspace, options: &Options, sink: &Sink) -> Result<Env> {
+    // A mistyped WORKBOOK_ACCEL is an error, not a silent default.
+    AccelChoice::from_env()?;
     let qemu = crate::doctor::find_in_path(QEMU)
         .ok_or_else(|| Error::Missing { what: QEMU.into(), fix: crate::doctor::install_hint(QEMU) })?;
     let matrix = ws.kernels()?;
     let kernel = kernels::resolve(&matrix, &ws.cache_dir(), options.kernel.as_deref(), options.quiet)?;
-    let agent = builder::build_agent(ws, options.quiet)?;
-    let base = image::base_archive(&agent, &ws.cache_dir())?;
+    let guest = builder::build_agent(ws, options.quiet)?;
+    let base = image::base_archive(&guest, &ws.cache_dir())?;
     let mut env = Env { ws: ws.clone(), options: options.clone(), kernel, qemu, base, accel: Accel::Tcg };
     if options.accel != AccelChoice::Tcg {
         let probe = plan_archive(&Plan::default(), &[]);
         let initrd = image::build_initrd(&ws.cache_dir(), &env.base, &probe)?;
-        let runs = ws.runs_dir();
-        std::fs::create_dir_all(&runs).map_err(Error::io(format!("creating {}", runs.display())))?;
-        let spec = env.vm_spec(initrd, Console::Captured, &runs.join(format!("probe.{}.sock", std::process::id())));
-        env.accel = accel::decide(options.accel, &ws.cache_dir(), &spec, options.quiet)?;
+        let files = ws.run_files("kvm-probe")?;
+        let spec = env.vm_spec(initrd, Console::Captured, &files.socket);
+        env.accel = accel::decide(options.accel, &ws.cache_dir(), &spec, &files.log, options.quiet)?;
     }
     send(
         sink,
@@ -215,6 +222,9 @@ impl Env {
 
     /// The boot bound: generous under TCG, whose speed depends on the host.
     pub fn boot_timeout(&self) -> Duration {
+        if let Some(bound) = self.options.boot_timeout {
+            return bound;
+        }
         match self.accel {
             Accel::Kvm => Duration::from_secs(20),
             Accel::Tcg => Duration::from_secs(60),
@@ -250,13 +260,10 @@ impl Env {
         let image_ms = image_start.elapsed().as_millis() as u64;
         send(sink, EngineEvent::Phase { name: "image", ms: image_ms, detail: String::new() });
 
-        let runs = self.ws.runs_dir();
-        std::fs::create_dir_all(&runs).map_err(Error::io(format!("creating {}", runs.display())))?;
-        let log = runs.join(format!("{run_name}.console.log"));
-        let socket = runs.join(format!("{run_name}.{}.sock", std::process::id()));
-        let spec = self.vm_spec(initrd, console, &socket);
+        let files = self.ws.run_files(run_name)?;
+        let spec = self.vm_spec(initrd, console, &files.socket);
         let timeouts = Timeouts { boot: self.boot_timeout(), total: total + self.boot_timeout() };
-        let result = vm::run(&spec, self.options.quiet, &log, timeouts, &INTERRUPTED, &mut |ev| match ev {
+        let result = vm::run(&spec, self.options.quiet, &files.log, timeouts, &INTERRUPTED, &mut |ev| match ev {
             VmEvent::Console(line) => send(sink, EngineEvent::Console(line.to_string())),
             VmEvent::Booted { boot_ms } => send(
                 sink,
@@ -273,7 +280,6 @@ impl Env {
             VmEvent::Agent(Event::Warning { message }) => send(sink, EngineEvent::Warning(message.clone())),
             VmEvent::Agent(_) => {}
         });
-        let _ = std::fs::remove_file(&socket);
         result.map(|run| (run, image_ms))
     }
 }

@@ -242,8 +242,13 @@ pub fn find_tool(tool: &Tool) -> Result<PathBuf> {
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nstudent:x:1000:1000:student:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP: &str = "root:x:0:\nstudent:x:1000:\nnogroup:x:65534:\n";
 
-/// The part of the image shared by every lab: agent, busybox, tools.
-pub fn base_archive(agent: &Path, cache: &Path) -> Result<Archive> {
+/// Where the grader's workload tool lives in the guest.
+pub const WORKLOAD_GUEST: &str = "/usr/bin/wb-workload";
+
+/// The part of the image shared by every lab: agent, workload tool,
+/// busybox, tools.
+pub fn base_archive(guest: &crate::builder::GuestPrograms, cache: &Path) -> Result<Archive> {
+    let agent = &guest.agent;
     let mut a = Archive::default();
     for dir in ["proc", "sys", "dev", "tmp", "run", "root", "etc", "var", "lab/bin", "workbook", "sys/fs/bpf"] {
         a.dir(dir);
@@ -252,6 +257,7 @@ pub fn base_archive(agent: &Path, cache: &Path) -> Result<Archive> {
     a.bytes("etc/group", GROUP, 0o644);
     a.bytes("etc/hostname", "workbook\n", 0o644);
     a.elf_with_libs("/init", agent, cache)?;
+    a.elf_with_libs(WORKLOAD_GUEST, &guest.workload, cache)?;
     let busybox = find_tool(&BUSYBOX)?;
     a.file(BUSYBOX.guest, &busybox, 0o755);
     let real_tools: Vec<&str> = TOOLS.iter().map(|t| t.guest.trim_start_matches('/')).collect();

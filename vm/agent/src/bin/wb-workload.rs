@@ -1,0 +1,80 @@
+//! `wb-workload`: the grader's own workload programs, in every guest at
+//! `/usr/bin/wb-workload`.
+//!
+//! Busybox's shell can start processes but not threads, and a wrong answer
+//! that keys on the thread ID instead of the process ID only shows when the
+//! two differ. These subcommands make them differ, and print what they did
+//! so that the checks compare a student's report with the workload's own
+//! record, never with the student's.
+//!
+//! ```text
+//! wb-workload thread-exec PATH [ARG...]   exec PATH from a second thread
+//! wb-workload threads N COUNT PATH         N threads, each opening PATH COUNT times
+//! ```
+
+use std::ffi::CString;
+use std::process::ExitCode;
+
+fn tid() -> i64 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) }
+}
+
+/// Prints the tgid and the tid of a second thread, then that thread execs
+/// `argv`: in the kernel's execve entry the thread ID differs from the
+/// process ID, which is what the new program runs as afterwards.
+fn thread_exec(argv: &[String]) -> Result<(), String> {
+    let path = CString::new(argv[0].as_bytes()).map_err(|e| e.to_string())?;
+    let args: Vec<CString> =
+        argv.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let handle = std::thread::spawn(move || {
+        println!("tgid={} tid={}", std::process::id(), tid());
+        let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        // SAFETY: path and every argument are NUL-terminated and outlive the
+        // call; the array ends with a null pointer; execv only returns on error.
+        unsafe { libc::execv(path.as_ptr(), ptrs.as_ptr()) };
+        format!("execv {}: {}", path.to_string_lossy(), std::io::Error::last_os_error())
+    });
+    Err(handle.join().unwrap_or_else(|_| "the exec thread panicked".into()))
+}
+
+/// `n` threads, each opening and closing `path` `count` times; prints the
+/// tgid and each thread's tid.
+fn threads(n: usize, count: usize, path: &str) -> Result<(), String> {
+    println!("tgid={}", std::process::id());
+    let workers: Vec<_> = (0..n)
+        .map(|_| {
+            let path = path.to_string();
+            std::thread::spawn(move || {
+                println!("tid={}", tid());
+                for _ in 0..count {
+                    drop(std::fs::File::open(&path));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().map_err(|_| "a worker thread panicked".to_string())?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("thread-exec") if args.len() >= 2 => thread_exec(&args[1..]),
+        Some("threads") if args.len() == 4 => match (args[1].parse(), args[2].parse()) {
+            (Ok(n), Ok(count)) => threads(n, count, &args[3]),
+            _ => Err("threads N COUNT PATH: N and COUNT are numbers".into()),
+        },
+        _ => Err("usage: wb-workload thread-exec PATH [ARG...] | threads N COUNT PATH".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wb-workload: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
