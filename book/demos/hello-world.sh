@@ -3,6 +3,11 @@
 # Usage: hello-world.sh trace|prog-show|xlated|jited
 what=${1:?what to show}
 
+# The files exist before the loader starts: the redirections below happen
+# in the background child, and the loop must not read a file that is not
+# there yet.
+: >/tmp/hello.out
+: >/tmp/hello.err
 /tmp/hello-world >/tmp/hello.out 2>/tmp/hello.err &
 loader=$!
 tries=0
