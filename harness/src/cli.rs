@@ -129,9 +129,13 @@ pub enum Command {
     Kernels {
         #[arg(long)]
         fetch: bool,
+        /// Fetch, then pin in vm/kernels.toml the kernels taken in place of
+        /// pins that are gone from their suites.
+        #[arg(long)]
+        update: bool,
         /// A Debian archive URL (ending in /debian), for machines whose apt
         /// has no Debian sources.
-        #[arg(long, requires = "fetch")]
+        #[arg(long)]
         mirror: Option<String>,
     },
     /// Every tier of every hint of lab N.
@@ -177,7 +181,7 @@ fn options(vm: &VmArgs) -> Options {
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Doctor => doctor(),
-        Command::Kernels { fetch, mirror } => kernels(fetch, mirror.as_deref()),
+        Command::Kernels { fetch, update, mirror } => kernels(fetch, update, mirror.as_deref()),
         Command::Hint { number } => hint(number),
         Command::List => list(),
         Command::Lab { number, solution, console, watch, seed, json, junit, vm } => {
@@ -217,7 +221,22 @@ impl Terminal {
 }
 
 fn exit_for(reports: &[LabReport]) -> ExitCode {
-    if reports.iter().all(|r| r.passed) { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if reports.iter().any(|r| r.error.is_some()) {
+        // A run the harness could not finish: its verdicts are incomplete.
+        ExitCode::from(2)
+    } else if reports.iter().all(|r| r.passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The report of a run the harness finished, or its harness error.
+fn finished(report: LabReport) -> Result<LabReport> {
+    match &report.error {
+        Some(e) => Err(Error::Run(e.clone())),
+        None => Ok(report),
+    }
 }
 
 fn lab(
@@ -410,8 +429,8 @@ struct LabVerdict {
 }
 
 fn verify_one(env: &Env, lab: &Lab, seed: Option<u64>, mutants: bool, sink: &engine::Sink) -> Result<LabVerdict> {
-    let starter = engine::run_lab(env, lab, &LabRun::new(Variant::Starter, seed), sink)?;
-    let solution = engine::run_lab(env, lab, &LabRun::new(Variant::Solution, seed), sink)?;
+    let starter = finished(engine::run_lab(env, lab, &LabRun::new(Variant::Starter, seed), sink)?)?;
+    let solution = finished(engine::run_lab(env, lab, &LabRun::new(Variant::Solution, seed), sink)?)?;
     let starter_hint = starter.checks.iter().any(|c| !c.passed && c.hint.is_some());
     let mut v = LabVerdict { ok: true, lines: Vec::new(), caught: 0, missed: 0 };
     let mut finding = |ok: bool, line: String| {
@@ -440,7 +459,7 @@ fn verify_one(env: &Env, lab: &Lab, seed: Option<u64>, mutants: bool, sink: &eng
     }
     for patch in patches {
         let name = builder::mutant_name(&patch);
-        let report = engine::run_lab(env, lab, &LabRun::new(Variant::Mutant(patch.clone()), seed), sink)?;
+        let report = finished(engine::run_lab(env, lab, &LabRun::new(Variant::Mutant(patch.clone()), seed), sink)?)?;
         let compiled = !report.checks.iter().any(|c| c.name == engine::BUILD_CHECK);
         let failed: Vec<&str> = report.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
         if report.passed {
@@ -588,10 +607,16 @@ fn run(command: &[String], timeout: f64, vm: &VmArgs) -> Result<ExitCode> {
     drop(tx);
     let _ = printer.join();
     let (vm_run, _) = result?;
-    let step = engine::step_results(&vm_run.events).remove("run").ok_or_else(|| Error::VmDied {
-        message: "the command never reported an end".into(),
-        log: vm_run.log.clone(),
-    })?;
+    // The command's own ending counts; a VM that ended without one is a
+    // harness error (125), never the command's status.
+    let ended = engine::step_results(&vm_run.events).remove("run");
+    let step = match (ended, vm_run.end.error(&vm_run.log)) {
+        (Some(step), _) => step,
+        (None, Some(e)) => return Err(e),
+        (None, None) => {
+            return Err(Error::VmDied { message: "the command never reported an end".into(), log: vm_run.log.clone() });
+        }
+    };
     if let Some(e) = step.spawn_error {
         eprintln!("labctl: cannot run {e}");
         return Ok(ExitCode::from(127));
@@ -654,19 +679,9 @@ fn doctor() -> Result<ExitCode> {
     }
 }
 
-fn kernels(fetch: bool, mirror: Option<&str>) -> Result<ExitCode> {
+fn kernels(fetch: bool, update: bool, mirror: Option<&str>) -> Result<ExitCode> {
     let ws = Workspace::discover()?;
-    let matrix = ws.kernels()?;
-    for spec in &matrix.kernels {
-        let path =
-            crate::kernels::kernel_dir(&ws.cache_dir(), spec).join("boot").join(format!("vmlinuz-{}", spec.release));
-        if fetch {
-            crate::kernels::fetch(spec, &ws.cache_dir(), mirror, false)?;
-        }
-        let state = if path.is_file() { "fetched" } else { "not fetched" };
-        let default = if spec.name == matrix.default { " (default)" } else { "" };
-        println!("{:<6} {:<40} {:<12} {state}{default}", spec.name, spec.package, spec.version);
-    }
+    crate::kernels::command(&ws.root.join("vm/kernels.toml"), &ws.cache_dir(), fetch, update, mirror)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -674,9 +689,9 @@ fn hint(number: u32) -> Result<ExitCode> {
     let ws = Workspace::discover()?;
     let lab = ws.lab(number)?;
     println!("Lab {:02} · {}\nGoal: {}\n", number, lab.manifest.title, lab.manifest.goal);
-    for check in &lab.manifest.checks {
+    for (index, check) in lab.manifest.checks.iter().enumerate() {
         println!("{}", check.name);
-        for (tier, hint) in check.hints.iter().enumerate() {
+        for (tier, hint) in lab.hint_templates(index).iter().enumerate() {
             println!("  hint {}: {hint}", tier + 1);
         }
     }

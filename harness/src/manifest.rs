@@ -204,6 +204,16 @@ impl Lab {
         render(&self.path, &self.raw, seed)
     }
 
+    /// The hints of check `index` as written, each `{{param}}` shown as
+    /// `<param>`: outside a run no workload was drawn.
+    pub fn hint_templates(&self, index: usize) -> Vec<String> {
+        let written = self.raw.get("checks").and_then(|c| c.get(index)).and_then(|c| c.get("hints"));
+        written
+            .and_then(|h| h.as_array())
+            .map(|tiers| tiers.iter().filter_map(|t| t.as_str()).map(params::placeholders).collect())
+            .unwrap_or_default()
+    }
+
     /// Whether `rel` (relative to the lab directory) is the student's to change.
     pub fn is_student_file(&self, rel: &Path) -> bool {
         self.manifest.student_files.iter().any(|f| Path::new(f) == rel)
@@ -624,6 +634,56 @@ hints = ["one", "two"]
         assert!(err.contains("checks[0].args") && err.contains("nope"), "{err}");
         let unknown = named.replace("strace_table", "no_such_check");
         assert!(error_of(&unknown).contains("strace_table"));
+    }
+
+    const SEEDED: &str = r#"
+[params]
+runs = { int = [2, 9] }
+user = { int = [2000, 2999] }
+group = { int = [2000, 2999], not = ["user"] }
+
+[[steps]]
+name = "work"
+run = ["/bin/sh", "-c", "seq {{runs}}"]
+uid = "{{user}}"
+gid = "{{group}}"
+"#;
+
+    #[test]
+    fn a_seed_renders_the_same_workload_every_time_and_another_seed_another() {
+        let text = GOOD.replace("[[steps]]\nname = \"uname\"", &format!("{SEEDED}\n[[steps]]\nname = \"uname\""));
+        let raw = parse_raw(&path(), &text).unwrap();
+        let a = render(&path(), &raw, 42).unwrap();
+        assert_eq!(a.steps[1].run, render(&path(), &raw, 42).unwrap().steps[1].run);
+        let step = &a.steps[1];
+        assert!(step.run[2].starts_with("seq ") && (2000..3000).contains(&step.uid));
+        assert_ne!(step.gid, Some(step.uid), "gid must differ from uid");
+        let differ = (0..10).filter(|s| render(&path(), &raw, *s).unwrap().steps[1].uid != step.uid).count();
+        assert!(differ >= 8, "other seeds drew the same uid {differ} times of 10");
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_named_with_its_field() {
+        let text = GOOD.replace("run = [\"/bin/uname\"]", "run = [\"/bin/uname\", \"{{nope}}\"]");
+        let err = error_of(&text);
+        assert!(err.contains("steps[1].run[1]") && err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn a_precondition_is_worth_nothing() {
+        let m = check(&GOOD.replace("hints = [\"one\", \"two\"]", "precondition = true\nhints = [\"one\", \"two\"]"))
+            .unwrap();
+        assert_eq!(m.checks[0].points(), 0);
+        let err = error_of(&GOOD.replace("hints = [\"one\"", "precondition = true\npoints = 2\nhints = [\"one\""));
+        assert!(err.contains("checks[0].points"), "{err}");
+    }
+
+    #[test]
+    fn student_files_must_stay_inside_the_lab_and_off_the_graders_files() {
+        let err = error_of(&GOOD.replace("[\"src/bpf/hello.bpf.c\"]", "[\"../x.rs\"]"));
+        assert!(err.contains("student_files[0]"), "{err}");
+        let err = error_of(&GOOD.replace("[\"src/bpf/hello.bpf.c\"]", "[\"lab.toml\"]"));
+        assert!(err.contains("grader"), "{err}");
     }
 
     #[test]

@@ -71,7 +71,8 @@ fn every_lab_keeps_its_invariants() {
         if !lab.solution_dir.is_dir() {
             problems.push(format!("{name}: no solutions/{name}"));
         } else {
-            let solution = files_under(&lab.solution_dir);
+            let solution: Vec<PathBuf> =
+                files_under(&lab.solution_dir).into_iter().filter(|f| !f.starts_with("mutants")).collect();
             if solution.is_empty() {
                 problems.push(format!("solutions/{name} is empty"));
             }
@@ -80,7 +81,31 @@ fn every_lab_keeps_its_invariants() {
                     problems.push(format!("solutions/{name}/{}: no starter file at the same path", f.display()));
                 } else if fs::read(lab.solution_dir.join(f)).unwrap() == fs::read(lab.dir.join(f)).unwrap() {
                     problems.push(format!("solutions/{name}/{}: identical to the starter", f.display()));
+                } else if !lab.is_student_file(f) {
+                    // Grading builds given files from the lab's own copy: a
+                    // solution that needs one changed could never pass.
+                    problems.push(format!("solutions/{name}/{}: not one of the lab's student_files", f.display()));
                 }
+            }
+            let mutants = labctl::builder::mutants(lab);
+            if mutants.len() < labctl::cli::MIN_MUTANTS {
+                problems.push(format!(
+                    "solutions/{name}/mutants: {} mutants; a lab ships at least {}",
+                    mutants.len(),
+                    labctl::cli::MIN_MUTANTS
+                ));
+            }
+            for m in &mutants {
+                let summary = labctl::builder::mutant_summary(m);
+                if summary.trim().is_empty() || summary.starts_with("---") || summary.starts_with("diff ") {
+                    problems.push(format!("{}: the first line must say what is wrong", m.display()));
+                }
+            }
+        }
+        for f in &lab.manifest.student_files {
+            let has_todo = fs::read_to_string(lab.dir.join(f)).is_ok_and(|t| t.contains("TODO"));
+            if !has_todo && !f.ends_with(".h") {
+                problems.push(format!("{name}: student file {f} has no TODO"));
             }
         }
         let bins = binaries(&lab.dir);

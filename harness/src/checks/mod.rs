@@ -237,7 +237,7 @@ mod tests {
 
     fn manifest(checks: &str) -> Manifest {
         let text = format!(
-            "number = 1\nslug = \"x\"\ntitle = \"t\"\nchapter = 1\nkind = \"ptrace\"\ngoal = \"g\"\n\
+            "number = 1\nslug = \"x\"\ntitle = \"t\"\nchapter = 1\nkind = \"ptrace\"\ngoal = \"g\"\nstudent_files = [\"x\"]\n\
              [[steps]]\nname = \"s\"\nrun = [\"/bin/true\"]\n{checks}"
         );
         parse(Path::new("lab.toml"), &text).unwrap()
