@@ -21,6 +21,7 @@ PACKAGES=(
     binutils          # strip, for small guest images
     busybox-static    # the guest's shell and tools
     strace bpftool iproute2  # tools copied into the guest
+    kmod              # depmod: modules.dep for the guest kernels' modules
     clang-format      # BPF C formatting checks
     chromium          # the book's browser test
     fonts-nanum       # Hangul glyphs for the Korean edition's screenshots

@@ -18,6 +18,7 @@ pub fn install_hint(program: &str) -> String {
         "ip" => apt("iproute2"),
         "ldd" => apt("libc-bin"),
         "strip" => apt("binutils"),
+        "depmod" => apt("kmod"),
         "dpkg-deb" | "apt-get" => "a Debian or Ubuntu system (dpkg and apt)".into(),
         "pkg-config" => apt("pkg-config"),
         "mdbook" => "cargo install --locked mdbook   (or run ./setup.sh)".into(),
@@ -55,6 +56,7 @@ pub fn findings(ws: &Workspace) -> Vec<Finding> {
         ("ldd", "finds the shared libraries to copy into the guest"),
         ("strip", "keeps the guest image small"),
         ("dpkg-deb", "unpacks kernel packages"),
+        ("depmod", "indexes the guest kernels' modules"),
         ("apt-get", "downloads kernel packages"),
         ("busybox", "the guest's shell and tools"),
         ("strace", "copied into the guest"),
@@ -88,16 +90,19 @@ pub fn findings(ws: &Workspace) -> Vec<Finding> {
     match ws.kernels() {
         Ok(matrix) => {
             for spec in &matrix.kernels {
-                let dir = kernels::kernel_dir(&ws.cache_dir(), spec);
-                let ok = dir.join("boot").join(format!("vmlinuz-{}", spec.release)).is_file();
-                out.push(Finding {
-                    what: format!("kernel {}", spec.name),
-                    ok,
-                    detail: if ok {
-                        format!("{} {}", spec.package, spec.version)
-                    } else {
-                        "not fetched; run: labctl kernels --fetch   (or ./setup.sh)".into()
+                let what = format!("kernel {}", spec.name);
+                out.push(match kernels::state(spec, &ws.cache_dir()) {
+                    Ok(state) if state.fetched => Finding { what, ok: true, detail: state.describe() },
+                    Ok(state) => Finding {
+                        what,
+                        ok: false,
+                        detail: format!(
+                            "not fetched ({} from {}); run: labctl kernels --fetch   (or ./setup.sh)",
+                            state.describe(),
+                            spec.suite
+                        ),
                     },
+                    Err(e) => Finding { what, ok: false, detail: e.to_string() },
                 });
             }
         }
