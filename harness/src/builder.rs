@@ -53,13 +53,12 @@ impl Variant {
         }
     }
 
-    /// A short word for file names.
-    fn slot(&self) -> &'static str {
+    /// Its overlay's directory name. Each mutant has its own, so that a
+    /// second `verify` rebuilds none of them.
+    fn slot(&self) -> String {
         match self {
-            Variant::Starter => "starter",
-            Variant::Solution => "solution",
-            Variant::Mutant(_) => "mutant",
-            Variant::Submission(_) => "submission",
+            Variant::Mutant(patch) => format!("mutant-{}", mutant_name(patch)),
+            other => other.name(),
         }
     }
 }
