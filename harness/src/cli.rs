@@ -33,7 +33,8 @@ pub struct Cli {
 
 #[derive(Debug, Args, Clone)]
 pub struct VmArgs {
-    /// Kernel to boot: a name from vm/kernels.toml (6.1, 6.12) or a bzImage path.
+    /// Kernel to boot: a name from vm/kernels.toml (5.10, 6.1, 6.12, 7.x) or a
+    /// bzImage path; `verify` and `grade` also take `all`, the whole matrix.
     #[arg(long, short)]
     pub kernel: Option<String>,
     /// CPU acceleration: auto probes KVM once and falls back to TCG.
@@ -139,9 +140,23 @@ pub enum Command {
         mirror: Option<String>,
     },
     /// Every tier of every hint of lab N.
-    Hint { number: u32 },
+    Hint {
+        number: u32,
+        /// Unlock the next tier of each failing check (remembered in your progress).
+        #[arg(long)]
+        next: bool,
+    },
     /// List the labs.
     List,
+    /// Every lab: passed, failed or not tried, points, last run, and what comes next.
+    Progress,
+    /// The difference between your files and the reference (once the lab has passed).
+    Solution {
+        number: u32,
+        /// Show it before the lab passes.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Runs the command and maps the result to an exit code, printing harness
@@ -182,8 +197,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Doctor => doctor(),
         Command::Kernels { fetch, update, mirror } => kernels(fetch, update, mirror.as_deref()),
-        Command::Hint { number } => hint(number),
+        Command::Hint { number, next: false } => hint(number),
+        Command::Hint { number, next: true } => crate::learner::next_hint(number),
         Command::List => list(),
+        Command::Progress => crate::learner::show_progress(),
+        Command::Solution { number, force } => crate::learner::solution(number, force),
         Command::Lab { number, solution, console, watch, seed, json, junit, vm } => {
             let variant = if solution { Variant::Solution } else { Variant::Starter };
             if watch {
@@ -250,11 +268,19 @@ fn lab(
     let ws = Workspace::discover()?;
     let lab = ws.lab(number)?;
     let opts = options(vm);
+    let mut run = run;
+    let learner = run.variant == Variant::Starter;
+    if learner {
+        run.hint_tiers = crate::progress::Progress::load(&ws.root).map(|p| p.tiers(number)).unwrap_or_default();
+    }
     let term = Terminal::start(TerminalOptions { console, progress: !opts.quiet });
     let result =
         engine::prepare(&ws, &opts, &term.sink).and_then(|env| engine::run_lab(&env, &lab, &run, &term.sink));
     term.finish();
     let report = result?;
+    if learner {
+        crate::learner::after_run(&ws, &lab, &report);
+    }
     let reports = [report];
     if let Some(path) = json {
         report::write_json(&path, &reports)?;
@@ -303,10 +329,20 @@ fn watch_lab(number: u32, variant: Variant, seed: Option<u64>, console: bool, vm
     let mut last = ExitCode::from(1);
     loop {
         let term = Terminal::start(TerminalOptions { console, progress: !opts.quiet });
-        let result = engine::run_lab(&env, &lab, &LabRun::new(variant.clone(), seed), &term.sink);
+        let mut run = LabRun::new(variant.clone(), seed);
+        let learner = variant == Variant::Starter;
+        if learner {
+            run.hint_tiers = crate::progress::Progress::load(&ws.root).map(|p| p.tiers(number)).unwrap_or_default();
+        }
+        let result = engine::run_lab(&env, &lab, &run, &term.sink);
         term.finish();
         match result {
-            Ok(report) => last = exit_for(&[report]),
+            Ok(report) => {
+                if learner {
+                    crate::learner::after_run(&ws, &lab, &report);
+                }
+                last = exit_for(&[report]);
+            }
             Err(Error::Interrupted) => return Ok(last),
             Err(e) => eprintln!("error: {e}"),
         }
@@ -371,34 +407,44 @@ fn grade(
         None => Variant::Starter,
     };
     let labs = ws.labs()?;
-    let opts = options(vm);
-    let term = Terminal::start(TerminalOptions { console: false, progress: !opts.quiet });
-    let env = engine::prepare(&ws, &opts, &term.sink);
-    let env = match env {
-        Ok(env) => env,
-        Err(e) => {
-            term.finish();
-            return Err(e);
-        }
-    };
     let mut reports = Vec::new();
     let mut harness_error = false;
-    for lab in &labs {
-        let run = LabRun::new(variant.clone(), seed);
-        match engine::run_lab(&env, lab, &run, &term.sink) {
-            Ok(r) => reports.push(r),
-            Err(Error::Interrupted) => {
-                term.finish();
-                return Err(Error::Interrupted);
-            }
+    for kernel in crate::matrix::kernels_to_run(&ws, vm.kernel.as_deref())? {
+        let opts = Options { kernel, ..options(vm) };
+        let term = Terminal::start(TerminalOptions { console: false, progress: !opts.quiet });
+        let env = engine::prepare(&ws, &opts, &term.sink);
+        let env = match env {
+            Ok(env) => env,
             Err(e) => {
-                let _ = term.sink.send(EngineEvent::Warning(format!("lab {}: {e}", lab.number())));
-                harness_error = true;
-                reports.push(error_report(lab, &run, &e));
+                term.finish();
+                return Err(e);
+            }
+        };
+        for lab in &labs {
+            if let Some(reason) = lab.unsupported_on(&env.kernel.name) {
+                let _ = term.sink.send(EngineEvent::Note(format!(
+                    "lab {} skipped: it does not run on kernel {}: {reason}",
+                    lab.number(),
+                    env.kernel.name
+                )));
+                continue;
+            }
+            let run = LabRun::new(variant.clone(), seed);
+            match engine::run_lab(&env, lab, &run, &term.sink) {
+                Ok(r) => reports.push(r),
+                Err(Error::Interrupted) => {
+                    term.finish();
+                    return Err(Error::Interrupted);
+                }
+                Err(e) => {
+                    let _ = term.sink.send(EngineEvent::Warning(format!("lab {}: {e}", lab.number())));
+                    harness_error = true;
+                    reports.push(error_report(lab, &run, &e));
+                }
             }
         }
+        term.finish();
     }
-    term.finish();
     let dir = ws.target_dir().join("grade");
     let json = json.unwrap_or_else(|| dir.join("report.json"));
     let junit = junit.unwrap_or_else(|| dir.join("junit.xml"));
@@ -487,43 +533,66 @@ fn verify(only: &[u32], seed: Option<u64>, mutants: bool, vm: &VmArgs) -> Result
     if labs.is_empty() {
         return Err(Error::Usage(format!("no lab matches --lab {only:?}")));
     }
-    let opts = options(vm);
-    let term = Terminal::start(TerminalOptions { console: false, progress: !opts.quiet });
-    let env = match engine::prepare(&ws, &opts, &term.sink) {
-        Ok(env) => env,
-        Err(e) => {
-            term.finish();
-            return Err(e);
-        }
-    };
+    let started = std::time::Instant::now();
+    let all = vm.kernel.as_deref() == Some(crate::matrix::ALL);
+    let default_kernel = ws.kernels()?.default;
+    let mut matrix = crate::matrix::MatrixReport::default();
     let mut lines = Vec::new();
     let (mut passed, mut failed, mut errors, mut caught, mut missed) = (0, 0, 0, 0, 0);
-    for lab in &labs {
-        let title = format!("lab {:02} {}", lab.number(), lab.manifest.slug);
-        match verify_one(&env, lab, seed, mutants, &term.sink) {
-            Ok(v) => {
-                caught += v.caught;
-                missed += v.missed;
-                if v.ok {
-                    passed += 1;
-                } else {
-                    failed += 1;
-                }
-                lines.push(format!("{} {title}", if v.ok { "ok    " } else { "FAILED" }));
-                lines.extend(v.lines.into_iter().map(|l| format!("         {l}")));
-            }
-            Err(Error::Interrupted) => {
-                term.finish();
-                return Err(Error::Interrupted);
-            }
+    for kernel in crate::matrix::kernels_to_run(&ws, vm.kernel.as_deref())? {
+        // The mutants prove the checks, which do not depend on the kernel:
+        // in a matrix run, the default kernel is enough.
+        let mutants = mutants && (!all || kernel.as_deref() == Some(default_kernel.as_str()));
+        let opts = Options { kernel, ..options(vm) };
+        let term = Terminal::start(TerminalOptions { console: false, progress: !opts.quiet });
+        let env = match engine::prepare(&ws, &opts, &term.sink) {
+            Ok(env) => env,
             Err(e) => {
-                failed += 1;
-                errors += 1;
-                lines.push(format!("ERROR  {title}: {e}"));
+                term.finish();
+                return Err(e);
+            }
+        };
+        let kernel = env.kernel.name.clone();
+        if all {
+            lines.push(format!("kernel {kernel}:"));
+            matrix.kernels.push(crate::matrix::KernelColumn::of(&ws, &kernel)?);
+        }
+        for lab in &labs {
+            let title = format!("lab {:02} {}", lab.number(), lab.manifest.slug);
+            let mut cell = |c| matrix.set(&lab.dir_name(), &lab.manifest.title, &kernel, c);
+            if let Some(reason) = lab.unsupported_on(&kernel) {
+                lines.push(format!("n/a    {title}: does not run on kernel {kernel}: {reason}"));
+                cell(crate::matrix::Cell::Unsupported { reason: reason.into() });
+                continue;
+            }
+            match verify_one(&env, lab, seed, mutants, &term.sink) {
+                Ok(v) => {
+                    caught += v.caught;
+                    missed += v.missed;
+                    if v.ok {
+                        passed += 1;
+                        cell(crate::matrix::Cell::Pass);
+                    } else {
+                        failed += 1;
+                        cell(crate::matrix::Cell::Fail { detail: v.lines.join("\n") });
+                    }
+                    lines.push(format!("{} {title}", if v.ok { "ok    " } else { "FAILED" }));
+                    lines.extend(v.lines.into_iter().map(|l| format!("         {l}")));
+                }
+                Err(Error::Interrupted) => {
+                    term.finish();
+                    return Err(Error::Interrupted);
+                }
+                Err(e) => {
+                    failed += 1;
+                    errors += 1;
+                    lines.push(format!("ERROR  {title}: {e}"));
+                    cell(crate::matrix::Cell::Error { detail: e.to_string() });
+                }
             }
         }
+        term.finish();
     }
-    term.finish();
     println!();
     for line in lines {
         println!("{line}");
@@ -532,6 +601,17 @@ fn verify(only: &[u32], seed: Option<u64>, mutants: bool, vm: &VmArgs) -> Result
         println!("{} labs, {caught} mutants caught, {missed} passed", labs.len());
     }
     println!("{passed} passed, {failed} failed");
+    if all {
+        matrix.duration_s = started.elapsed().as_secs_f64();
+        let (json, md) = matrix.write(&ws)?;
+        println!("\n{}", matrix.markdown());
+        println!(
+            "Matrix run in {:.0} s: {}  {}",
+            matrix.duration_s,
+            ws.relative(&json).display(),
+            ws.relative(&md).display()
+        );
+    }
     Ok(ExitCode::from(match (failed, errors) {
         (0, _) => 0,
         (_, 0) => 1,

@@ -175,17 +175,21 @@ pub fn prepare(ws: &Workspace, options: &Options, sink: &Sink) -> Result<Env> {
     let guest = builder::build_agent(ws, options.quiet)?;
     let base = image::base_archive(&guest, &ws.cache_dir())?;
     let mut env = Env { ws: ws.clone(), options: options.clone(), kernel, qemu, base, accel: Accel::Tcg };
+    let mut kvm_refused = None;
     if options.accel != AccelChoice::Tcg {
         let probe = plan_archive(&Plan::default(), &[]);
         let initrd = image::build_initrd(&ws.cache_dir(), &env.base, &probe)?;
         let files = ws.run_files("kvm-probe")?;
         let spec = env.vm_spec(initrd, Console::Captured, &files.socket);
-        env.accel = accel::decide(options.accel, &ws.cache_dir(), &spec, &files.log, options.quiet)?;
+        let decision = accel::decide(options.accel, &ws.cache_dir(), &spec, &files.log, options.quiet)?;
+        env.accel = decision.accel;
+        kvm_refused = decision.reason;
     }
+    let why = kvm_refused.map(|r| format!(" (a KVM probe failed: {r})")).unwrap_or_default();
     send(
         sink,
         EngineEvent::Note(format!(
-            "kernel {} ({}), {}",
+            "kernel {} ({}), {}{why}",
             env.kernel.name,
             env.kernel.release.as_deref().unwrap_or("custom"),
             env.accel.name()
@@ -217,6 +221,7 @@ impl Env {
             cpus: 1,
             console,
             events_socket: socket.to_path_buf(),
+            cmdline_extra: Vec::new(),
         }
     }
 
@@ -233,6 +238,12 @@ impl Env {
 
     /// Builds the image for `req.plan` and runs it.
     pub fn run_plan(&self, req: &RunRequest<'_>, sink: &Sink) -> Result<(VmRun, u64)> {
+        self.run_plan_with(req, &[], sink)
+    }
+
+    /// [`Env::run_plan`] with kernel parameters added to the command line
+    /// (a lab's `kernel_cmdline`).
+    pub fn run_plan_with(&self, req: &RunRequest<'_>, cmdline: &[String], sink: &Sink) -> Result<(VmRun, u64)> {
         let RunRequest { plan, binaries, modules: module_names, console, total, name: run_name } = *req;
         let image_start = Instant::now();
         let cache = self.ws.cache_dir();
@@ -261,7 +272,7 @@ impl Env {
         send(sink, EngineEvent::Phase { name: "image", ms: image_ms, detail: String::new() });
 
         let files = self.ws.run_files(run_name)?;
-        let spec = self.vm_spec(initrd, console, &files.socket);
+        let spec = VmSpec { cmdline_extra: cmdline.to_vec(), ..self.vm_spec(initrd, console, &files.socket) };
         let timeouts = Timeouts { boot: self.boot_timeout(), total: total + self.boot_timeout() };
         let result = vm::run(&spec, self.options.quiet, &files.log, timeouts, &INTERRUPTED, &mut |ev| match ev {
             VmEvent::Console(line) => send(sink, EngineEvent::Console(line.to_string())),
@@ -337,12 +348,15 @@ pub const BUILD_CHECK: &str = "the lab compiles";
 pub struct LabRun {
     pub variant: Variant,
     pub seed: u64,
+    /// The hint tier (from 1) to show for a failing check, by check name:
+    /// the learner's place on the hint ladder. Tier 1 when absent.
+    pub hint_tiers: BTreeMap<String, usize>,
 }
 
 impl LabRun {
     /// A run with a fresh seed, or the given one.
     pub fn new(variant: Variant, seed: Option<u64>) -> Self {
-        LabRun { variant, seed: seed.unwrap_or_else(crate::params::fresh_seed) }
+        LabRun { variant, seed: seed.unwrap_or_else(crate::params::fresh_seed), hint_tiers: BTreeMap::new() }
     }
 }
 
@@ -350,7 +364,7 @@ impl LabRun {
 /// in the student's code is a report with `passed: false`; only harness
 /// trouble is an `Err`.
 pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabReport> {
-    let LabRun { variant, seed } = run;
+    let LabRun { variant, seed, hint_tiers } = run;
     let manifest = lab.for_seed(*seed)?;
     let m = &manifest;
     let started = Instant::now();
@@ -358,13 +372,8 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
         sink,
         EngineEvent::LabStart { number: m.number, title: m.title.clone(), variant: variant.name(), seed: *seed },
     );
-    if !m.kernels.is_empty() && !m.kernels.contains(&env.kernel.name) {
-        return Err(Error::Usage(format!(
-            "lab {} supports the kernels {}, not {}",
-            m.number,
-            m.kernels.join(", "),
-            env.kernel.name
-        )));
+    if let Some(reason) = lab.unsupported_on(&env.kernel.name) {
+        return Err(Error::Usage(format!("lab {} does not run on kernel {}: {reason}", m.number, env.kernel.name)));
     }
     let max_points = m.checks.iter().map(|c| c.points()).sum();
     let mut report = LabReport {
@@ -441,7 +450,7 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
         total,
         name: &run_name,
     };
-    let (run, image_ms) = env.run_plan(&req, sink)?;
+    let (run, image_ms) = env.run_plan_with(&req, &m.kernel_cmdline, sink)?;
     report.phases.image_ms = image_ms;
     report.phases.boot_ms = run.boot_ms;
     report.phases.run_ms = run.total_ms.saturating_sub(run.boot_ms);
@@ -463,13 +472,28 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
         }
     }
     report.checks = checks::evaluate(m, &obs);
+    for (verdict, check) in report.checks.iter_mut().zip(&m.checks) {
+        let tier = hint_tiers.get(&check.name).copied().unwrap_or(1).clamp(1, check.hints.len().max(1));
+        if verdict.hint.is_some() {
+            verdict.hint = check.hints.get(tier - 1).cloned();
+        }
+    }
+    let early = crate::early_end::early_end(&run);
+    if let Some(end) = &early {
+        crate::early_end::explain_missing(&mut report.checks, end);
+    }
     report.phases.check_ms = check_start.elapsed().as_millis() as u64;
     for v in &report.checks {
         send(sink, EngineEvent::Verdict(v.clone()));
     }
-    report.passed = report.checks.iter().all(|c| c.passed);
+    // A run that ended early never passes, whoever is to blame.
+    report.passed = report.checks.iter().all(|c| c.passed) && early.is_none();
     report.points = report.checks.iter().filter(|c| c.passed).map(|c| c.points).sum();
     report.duration_ms = started.elapsed().as_millis() as u64;
+    if let Some(error) = early.and_then(|e| e.harness_error) {
+        send(sink, EngineEvent::Warning(error.clone()));
+        report.error = Some(error);
+    }
     send(sink, EngineEvent::LabEnd(Box::new(report.clone())));
     Ok(report)
 }
