@@ -447,6 +447,11 @@ impl KernelState {
 /// on disk, fetching it if needed.
 pub fn resolve(matrix: &Matrix, cache: &Path, wanted: Option<&str>, quiet: bool) -> Result<Kernel> {
     let name = wanted.unwrap_or(&matrix.default);
+    if name == crate::matrix::ALL {
+        return Err(Error::Usage(
+            "--kernel all runs the whole matrix, which only `labctl verify` and `labctl grade` do".into(),
+        ));
+    }
     if let Some(spec) = matrix.get(name) {
         return fetch(spec, cache, &FetchOptions { mirror: None, quiet });
     }

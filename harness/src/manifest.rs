@@ -40,9 +40,17 @@ pub struct Manifest {
     pub kind: LabKind,
     /// One sentence: what the student builds.
     pub goal: String,
-    /// Kernel names from `vm/kernels.toml` the lab supports; empty means all.
+    /// Kernels of `vm/kernels.toml` the lab cannot run on, each with the
+    /// reason (`[unsupported]` then `"5.10" = "bpf_loop() appeared in
+    /// 5.17"`): runs on the whole matrix skip them, and the compatibility
+    /// table shows the reason. Default: none, the lab runs on every kernel.
     #[serde(default)]
-    pub kernels: Vec<String>,
+    pub unsupported: BTreeMap<String, String>,
+    /// Parameters added to the guest kernel's command line, on every
+    /// kernel, for a lab that needs a boot-time setting (`lsm=...,bpf` on
+    /// kernels whose default LSM list lacks bpf). Default: none.
+    #[serde(default)]
+    pub kernel_cmdline: Vec<String>,
     /// Kernel modules (names, without `.ko`) loaded before the first step.
     #[serde(default)]
     pub modules: Vec<String>,
@@ -190,6 +198,10 @@ impl Lab {
     pub fn number(&self) -> u32 {
         self.manifest.number
     }
+    /// Why the lab does not run on the matrix kernel `kernel`, if it does not.
+    pub fn unsupported_on(&self, kernel: &str) -> Option<&str> {
+        self.manifest.unsupported.get(kernel).map(String::as_str)
+    }
     pub fn dir_name(&self) -> String {
         format!("{:02}-{}", self.manifest.number, self.manifest.slug)
     }
@@ -314,12 +326,18 @@ pub fn validate(path: &Path, m: &Manifest, dir_name: &str, known_kernels: &[Stri
     if !(1..=11).contains(&m.chapter) {
         return Err(err("chapter", format!("{} is not a chapter of the book (1..=11)", m.chapter)));
     }
-    for (i, k) in m.kernels.iter().enumerate() {
+    for (k, reason) in &m.unsupported {
+        let field = format!("unsupported.{k:?}");
         if !known_kernels.contains(k) {
-            return Err(err(
-                &format!("kernels[{i}]"),
-                format!("{k:?} is not in vm/kernels.toml (known: {})", known_kernels.join(", ")),
-            ));
+            return Err(err(&field, format!("{k:?} is not in vm/kernels.toml (known: {})", known_kernels.join(", "))));
+        }
+        if reason.trim().is_empty() {
+            return Err(err(&field, "say why the lab does not run on this kernel".into()));
+        }
+    }
+    for (i, item) in m.kernel_cmdline.iter().enumerate() {
+        if item.is_empty() || item.contains(char::is_whitespace) {
+            return Err(err(&format!("kernel_cmdline[{i}]"), format!("{item:?} is not one kernel parameter")));
         }
     }
     if let Some(t) = m.timeout_s {
@@ -620,8 +638,12 @@ hints = ["one", "two"]
     fn ready_needs_a_background_step_and_kernels_must_be_known() {
         let err = error_of(&GOOD.replace("background = true\n", ""));
         assert!(err.contains("steps[0].ready"), "{err}");
-        let err = error_of(&GOOD.replace("kind = \"ebpf\"", "kind = \"ebpf\"\nkernels = [\"4.19\"]"));
-        assert!(err.contains("kernels[0]") && err.contains("6.1"), "{err}");
+        let err = error_of(&format!("{GOOD}\n[unsupported]\n\"4.19\" = \"too old\"\n"));
+        assert!(err.contains("unsupported.\"4.19\"") && err.contains("6.1"), "{err}");
+        let err = error_of(&format!("{GOOD}\n[unsupported]\n\"6.1\" = \" \"\n"));
+        assert!(err.contains("say why"), "{err}");
+        let err = error_of(&GOOD.replace("kind = \"ebpf\"", "kind = \"ebpf\"\nkernel_cmdline = [\"lsm=bpf quiet\"]"));
+        assert!(err.contains("kernel_cmdline[0]"), "{err}");
     }
 
     #[test]

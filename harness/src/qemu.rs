@@ -42,6 +42,9 @@ pub struct VmSpec {
     pub console: Console,
     /// A Unix socket labctl listens on; QEMU connects the guest's ttyS1 to it.
     pub events_socket: PathBuf,
+    /// Kernel parameters a lab adds to the command line (its
+    /// `kernel_cmdline`, e.g. `lsm=...,bpf`).
+    pub cmdline_extra: Vec<String>,
 }
 
 fn os(items: &[&str]) -> Vec<OsString> {
@@ -97,6 +100,12 @@ pub fn kernel_cmdline(console: Console) -> String {
     items.join(" ")
 }
 
+/// `cmdline` with a lab's parameters after labctl's own: the kernel takes
+/// the last of a repeated parameter, so the lab's win.
+pub fn cmdline_with(cmdline: String, extra: &[String]) -> String {
+    std::iter::once(cmdline).chain(extra.iter().cloned()).collect::<Vec<_>>().join(" ")
+}
+
 pub fn kernel_args(kernel: &Path, initrd: &Path, cmdline: &str) -> Vec<OsString> {
     vec!["-kernel".into(), kernel.into(), "-initrd".into(), initrd.into(), "-append".into(), cmdline.into()]
 }
@@ -128,7 +137,8 @@ pub fn qemu_args(spec: &VmSpec) -> Vec<OsString> {
     let mut args = machine_args();
     args.extend(accel_args(spec.accel));
     args.extend(resource_args(spec.memory_mb, spec.cpus));
-    args.extend(kernel_args(&spec.kernel, &spec.initrd, &kernel_cmdline(spec.console)));
+    let cmdline = cmdline_with(kernel_cmdline(spec.console), &spec.cmdline_extra);
+    args.extend(kernel_args(&spec.kernel, &spec.initrd, &cmdline));
     args.extend(serial_args(spec.console, &spec.events_socket));
     args
 }
@@ -147,6 +157,7 @@ mod tests {
             cpus: 1,
             console,
             events_socket: "/run/x/events.sock".into(),
+            cmdline_extra: Vec::new(),
         }
     }
 
@@ -173,6 +184,19 @@ mod tests {
         let args = strings(&qemu_args(&spec(Accel::Tcg, Console::Captured)));
         assert!(args.contains(&"-no-reboot".to_string()));
         assert!(value_after(&args, "-append").split(' ').any(|i| i == "panic=-1"));
+    }
+
+    #[test]
+    fn a_labs_kernel_parameters_come_after_labctls_own() {
+        let mut spec = spec(Accel::Tcg, Console::Captured);
+        let plain = strings(&qemu_args(&spec));
+        assert_eq!(value_after(&plain, "-append"), kernel_cmdline(Console::Captured));
+        spec.cmdline_extra = vec!["lsm=lockdown,capability,bpf".into(), "bpf_jit_harden=2".into()];
+        let args = strings(&qemu_args(&spec));
+        assert_eq!(
+            value_after(&args, "-append"),
+            format!("{} lsm=lockdown,capability,bpf bpf_jit_harden=2", kernel_cmdline(Console::Captured))
+        );
     }
 
     #[test]
