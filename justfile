@@ -13,9 +13,17 @@ default:
 lab n *args:
     {{labctl}} lab "$@"
 
-# Every tier of every hint of lab N
-hint n:
-    {{labctl}} hint {{n}}
+# Every tier of every hint of lab N; `just hint 3 --next` unlocks the next tier of each failing check
+hint n *args:
+    {{labctl}} hint "$@"
+
+# Your progress: every lab passed, failed or not tried, points, and what comes next
+progress:
+    {{labctl}} progress
+
+# Your files against the reference solution, once lab N passes (`--force` before)
+solution n *args:
+    {{labctl}} solution "$@"
 
 # List the labs
 labs:

@@ -43,6 +43,9 @@ pub struct VmArgs {
     /// Print fewer progress lines.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Show every command labctl runs (cargo, QEMU, apt) and cargo's output.
+    #[arg(long, short, conflicts_with = "quiet")]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +129,12 @@ pub enum Command {
     },
     /// Check every prerequisite and say how to install what is missing.
     Doctor,
+    /// The compatibility table (lab x kernel) of the last `verify --kernel all`,
+    /// as Markdown; with --json, the whole report.
+    Matrix {
+        #[arg(long)]
+        json: bool,
+    },
     /// List the kernel matrix; with --fetch, download what is missing.
     Kernels {
         #[arg(long)]
@@ -186,7 +195,8 @@ fn on_signal(signal: i32) -> std::io::Result<signal_hook::SigId> {
 }
 
 fn options(vm: &VmArgs) -> Options {
-    let mut o = Options { kernel: vm.kernel.clone(), quiet: vm.quiet, ..Options::default() };
+    // Quiet by default: the verdict is the point; -v shows the machinery.
+    let mut o = Options { kernel: vm.kernel.clone(), quiet: vm.quiet || !vm.verbose, ..Options::default() };
     if let Some(a) = vm.accel {
         o.accel = a;
     }
@@ -197,6 +207,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Doctor => doctor(),
         Command::Kernels { fetch, update, mirror } => kernels(fetch, update, mirror.as_deref()),
+        Command::Matrix { json } => matrix(json),
         Command::Hint { number, next: false } => hint(number),
         Command::Hint { number, next: true } => crate::learner::next_hint(number),
         Command::List => list(),
@@ -273,7 +284,7 @@ fn lab(
     if learner {
         run.hint_tiers = crate::progress::Progress::load(&ws.root).map(|p| p.tiers(number)).unwrap_or_default();
     }
-    let term = Terminal::start(TerminalOptions { console, progress: !opts.quiet });
+    let term = Terminal::start(TerminalOptions { console, progress: !vm.quiet });
     let result =
         engine::prepare(&ws, &opts, &term.sink).and_then(|env| engine::run_lab(&env, &lab, &run, &term.sink));
     term.finish();
@@ -322,13 +333,13 @@ fn watch_lab(number: u32, variant: Variant, seed: Option<u64>, console: bool, vm
             .watch(dir, notify::RecursiveMode::Recursive)
             .map_err(|e| Error::Usage(format!("cannot watch {}: {e}", dir.display())))?;
     }
-    let term = Terminal::start(TerminalOptions { console, progress: !opts.quiet });
+    let term = Terminal::start(TerminalOptions { console, progress: !vm.quiet });
     let env = engine::prepare(&ws, &opts, &term.sink);
     term.finish();
     let env = env?;
     let mut last = ExitCode::from(1);
     loop {
-        let term = Terminal::start(TerminalOptions { console, progress: !opts.quiet });
+        let term = Terminal::start(TerminalOptions { console, progress: !vm.quiet });
         let mut run = LabRun::new(variant.clone(), seed);
         let learner = variant == Variant::Starter;
         if learner {
@@ -411,7 +422,7 @@ fn grade(
     let mut harness_error = false;
     for kernel in crate::matrix::kernels_to_run(&ws, vm.kernel.as_deref())? {
         let opts = Options { kernel, ..options(vm) };
-        let term = Terminal::start(TerminalOptions { console: false, progress: !opts.quiet });
+        let term = Terminal::start(TerminalOptions { console: false, progress: !vm.quiet });
         let env = engine::prepare(&ws, &opts, &term.sink);
         let env = match env {
             Ok(env) => env,
@@ -544,7 +555,7 @@ fn verify(only: &[u32], seed: Option<u64>, mutants: bool, vm: &VmArgs) -> Result
         // in a matrix run, the default kernel is enough.
         let mutants = mutants && (!all || kernel.as_deref() == Some(default_kernel.as_str()));
         let opts = Options { kernel, ..options(vm) };
-        let term = Terminal::start(TerminalOptions { console: false, progress: !opts.quiet });
+        let term = Terminal::start(TerminalOptions { console: false, progress: !vm.quiet });
         let env = match engine::prepare(&ws, &opts, &term.sink) {
             Ok(env) => env,
             Err(e) => {
@@ -763,6 +774,17 @@ fn kernels(fetch: bool, update: bool, mirror: Option<&str>) -> Result<ExitCode> 
     let ws = Workspace::discover()?;
     crate::kernels::command(&ws.root.join("vm/kernels.toml"), &ws.cache_dir(), fetch, update, mirror)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn matrix(json: bool) -> Result<ExitCode> {
+    let ws = Workspace::discover()?;
+    let report = crate::matrix::MatrixReport::load(&ws)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("a matrix report serialises"));
+    } else {
+        print!("{}", report.markdown());
+    }
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn hint(number: u32) -> Result<ExitCode> {

@@ -74,8 +74,10 @@ impl Default for Progress {
     }
 }
 
+/// The progress file: `$WORKBOOK_PROGRESS` when set (tests, or a learner
+/// who keeps it elsewhere), else `.workbook-progress.json` in the checkout.
 pub fn path(root: &Path) -> PathBuf {
-    root.join(FILE_NAME)
+    std::env::var_os("WORKBOOK_PROGRESS").map(PathBuf::from).unwrap_or_else(|| root.join(FILE_NAME))
 }
 
 impl Progress {
@@ -96,7 +98,7 @@ impl Progress {
     /// Writes the file atomically: another labctl reading it never sees half.
     pub fn save(&self, root: &Path) -> Result<()> {
         let p = path(root);
-        let tmp = root.join(format!("{FILE_NAME}.{}.tmp", std::process::id()));
+        let tmp = p.with_extension(format!("{}.tmp", std::process::id()));
         let text = serde_json::to_string_pretty(self).expect("progress serialises");
         fs::write(&tmp, text + "\n").map_err(Error::io(format!("writing {}", tmp.display())))?;
         fs::rename(&tmp, &p).map_err(Error::io(format!("replacing {}", p.display())))

@@ -20,12 +20,55 @@ pub struct TerminalOptions {
     pub progress: bool,
 }
 
-/// Prints events as they come until the channel closes.
+/// Prints events as they come until the channel closes. On a terminal, a
+/// spinner says what the run is waiting for (building, booting, …) on one
+/// line under the lines already printed; elsewhere the same lines are
+/// printed plainly.
 pub fn terminal(rx: Receiver<EngineEvent>, opts: TerminalOptions) {
+    use std::io::IsTerminal;
     let mut out = std::io::stdout();
+    let spinner = (opts.progress && out.is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_style(indicatif::ProgressStyle::with_template("  {spinner} {msg}").expect("valid template"));
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        pb
+    });
     for ev in rx {
-        let _ = print_event(&mut out, &ev, opts);
-        let _ = out.flush();
+        let mut buf = Vec::new();
+        let _ = print_event(&mut buf, &ev, opts);
+        match &spinner {
+            Some(pb) => {
+                let text = String::from_utf8_lossy(&buf);
+                if let Some(text) = text.strip_suffix('\n') {
+                    for line in text.split('\n') {
+                        pb.println(line);
+                    }
+                }
+                if let Some(what) = waiting_for(&ev) {
+                    pb.set_message(what);
+                }
+            }
+            None => {
+                let _ = out.write_all(&buf);
+                let _ = out.flush();
+            }
+        }
+    }
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
+    }
+}
+
+/// What a run waits for after `ev`, for the spinner.
+fn waiting_for(ev: &EngineEvent) -> Option<&'static str> {
+    match ev {
+        EngineEvent::LabStart { .. } => Some("building"),
+        EngineEvent::Phase { name: "build", .. } => Some("making the image"),
+        EngineEvent::Phase { name: "image", .. } => Some("booting the VM"),
+        EngineEvent::Phase { name: "boot", .. } => Some("running the steps"),
+        EngineEvent::Phase { name: "run", .. } => Some("checking"),
+        EngineEvent::Verdict(_) | EngineEvent::LabEnd(_) => Some(""),
+        _ => None,
     }
 }
 
