@@ -147,6 +147,9 @@ pub enum Command {
         /// has no Debian sources.
         #[arg(long)]
         mirror: Option<String>,
+        /// Only the listing and the notices, not the commands run.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Every tier of every hint of lab N.
     Hint {
@@ -206,7 +209,7 @@ fn options(vm: &VmArgs) -> Options {
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Doctor => doctor(),
-        Command::Kernels { fetch, update, mirror } => kernels(fetch, update, mirror.as_deref()),
+        Command::Kernels { fetch, update, mirror, quiet } => kernels(fetch, update, mirror.as_deref(), quiet),
         Command::Matrix { json } => matrix(json),
         Command::Hint { number, next: false } => hint(number),
         Command::Hint { number, next: true } => crate::learner::next_hint(number),
@@ -461,14 +464,16 @@ fn grade(
     let junit = junit.unwrap_or_else(|| dir.join("junit.xml"));
     report::write_json(&json, &reports)?;
     report::write_junit(&junit, &reports)?;
+    report::write_gradescope(&dir.join("results.json"), &reports)?;
     let summary = report::summary_markdown(&reports);
     report::write_file(&dir.join("summary.md"), summary.as_bytes())?;
     println!("\n{summary}");
     println!(
-        "Reports: {}  {}  {}",
+        "Reports: {}  {}  {}  {} (Gradescope)",
         ws.relative(&json).display(),
         ws.relative(&junit).display(),
-        ws.relative(&dir.join("summary.md")).display()
+        ws.relative(&dir.join("summary.md")).display(),
+        ws.relative(&dir.join("results.json")).display()
     );
     if harness_error {
         return Ok(ExitCode::from(2));
@@ -770,9 +775,10 @@ fn doctor() -> Result<ExitCode> {
     }
 }
 
-fn kernels(fetch: bool, update: bool, mirror: Option<&str>) -> Result<ExitCode> {
+fn kernels(fetch: bool, update: bool, mirror: Option<&str>, quiet: bool) -> Result<ExitCode> {
     let ws = Workspace::discover()?;
-    crate::kernels::command(&ws.root.join("vm/kernels.toml"), &ws.cache_dir(), fetch, update, mirror)?;
+    let opts = crate::kernels::FetchOptions { mirror, quiet };
+    crate::kernels::command(&ws.root.join("vm/kernels.toml"), &ws.cache_dir(), fetch, update, &opts)?;
     Ok(ExitCode::SUCCESS)
 }
 
