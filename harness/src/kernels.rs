@@ -883,12 +883,12 @@ pub fn command(
     cache: &Path,
     fetch_missing: bool,
     update: bool,
-    mirror: Option<&str>,
+    opts: &FetchOptions<'_>,
 ) -> Result<()> {
     let matrix = Matrix::load(matrix_path)?;
     if fetch_missing || update {
         for spec in &matrix.kernels {
-            fetch(spec, cache, &FetchOptions { mirror, quiet: false })?;
+            fetch(spec, cache, opts)?;
         }
     }
     if update {

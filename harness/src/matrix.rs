@@ -99,6 +99,15 @@ impl MatrixReport {
         (dir.join("matrix.json"), dir.join("matrix.md"))
     }
 
+    /// The report of the last matrix run.
+    pub fn load(ws: &Workspace) -> Result<Self> {
+        let (json, _) = Self::paths(ws);
+        let text = std::fs::read_to_string(&json).map_err(|e| {
+            Error::Usage(format!("no matrix run to show ({}: {e}); run: labctl verify --kernel all", json.display()))
+        })?;
+        serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: {e}", json.display())))
+    }
+
     pub fn write(&self, ws: &Workspace) -> Result<(PathBuf, PathBuf)> {
         let (json, md) = Self::paths(ws);
         let text = serde_json::to_string_pretty(self).expect("a matrix report serialises");
