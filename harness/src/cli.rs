@@ -162,6 +162,8 @@ pub enum Command {
     List,
     /// Every lab: passed, failed or not tried, points, last run, and what comes next.
     Progress,
+    /// Write the class edition into DIR: everything but the solutions and mutants.
+    Export { dir: PathBuf },
     /// The difference between your files and the reference (once the lab has passed).
     Solution {
         number: u32,
@@ -215,6 +217,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Hint { number, next: true } => crate::learner::next_hint(number),
         Command::List => list(),
         Command::Progress => crate::learner::show_progress(),
+        Command::Export { dir } => {
+            let ws = Workspace::discover()?;
+            let n = crate::export::export(&ws, &dir)?;
+            println!("Wrote the class edition ({n} files, no solutions) to {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Solution { number, force } => crate::learner::solution(number, force),
         Command::Lab { number, solution, console, watch, seed, json, junit, vm } => {
             let variant = if solution { Variant::Solution } else { Variant::Starter };

@@ -13,6 +13,7 @@ pub mod early_end;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod export;
 pub mod files;
 pub mod image;
 pub mod kernels;
