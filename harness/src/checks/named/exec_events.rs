@@ -6,6 +6,10 @@
 //! check = "exec_events"
 //! args = { events = "hello-buffer", started = "burst", command = "/bin/true", count = 200 }
 //! # optional: uid = 1000 (the line must also show that user ID)
+//! #           caller = "sh" (the line must also show the caller's name)
+//! #           pid_regex = 'tgid=(\d+)' (how the started step prints each
+//! #           PID: a regex whose one group is the number; default: a line
+//! #           that is only a number)
 //! ```
 //!
 //! The `started` step is a shell that knows the PIDs without asking the
@@ -14,8 +18,12 @@
 //! `count` says how many PIDs it must print, so that a step that printed
 //! nothing cannot pass. An event line matches when its whitespace-separated
 //! words include the PID and the command's path (or its last component).
+//! `wb-workload thread-exec` prints `tgid=X tid=Y` and execs from a thread
+//! whose ID is Y: an event must show X, the process ID.
 
 use std::collections::HashSet;
+
+use regex::Regex;
 
 use super::args::{only, step_arg, string_arg};
 use super::{NamedCheck, Observations, Outcome, Status};
@@ -23,7 +31,7 @@ use crate::checks::{ending, excerpt, step};
 
 pub const CHECK: NamedCheck = NamedCheck { name: "exec_events", validate, evaluate };
 
-const KEYS: &[&str] = &["events", "started", "command", "count", "uid"];
+const KEYS: &[&str] = &["events", "started", "command", "count", "uid", "caller", "pid_regex"];
 
 /// How many missing PIDs a failure lists.
 const SHOWN: usize = 8;
@@ -37,7 +45,23 @@ fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
     }
     count(args)?;
     uid(args)?;
+    if args.contains_key("caller") && string_arg(args, "caller")?.trim().is_empty() {
+        return Err("caller must name the program that calls execve".into());
+    }
+    pid_regex(args)?;
     Ok(())
+}
+
+fn pid_regex(args: &toml::Table) -> Result<Option<Regex>, String> {
+    if !args.contains_key("pid_regex") {
+        return Ok(None);
+    }
+    let text = string_arg(args, "pid_regex")?;
+    let re = Regex::new(text).map_err(|e| format!("pid_regex {text:?} is not a valid regex: {e}"))?;
+    if re.captures_len() != 2 {
+        return Err(format!("pid_regex {text:?} needs exactly one group, around the number"));
+    }
+    Ok(Some(re))
 }
 
 fn count(args: &toml::Table) -> Result<usize, String> {
@@ -61,6 +85,14 @@ pub fn pids(stdout: &str) -> Vec<u32> {
     stdout.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
+/// The PIDs a step printed in the form `re` matches (its group is the number).
+fn pids_by(stdout: &str, re: Option<&Regex>) -> Vec<u32> {
+    match re {
+        None => pids(stdout),
+        Some(re) => re.captures_iter(stdout).filter_map(|c| c[1].parse().ok()).collect(),
+    }
+}
+
 /// What the events show about one started process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
@@ -71,8 +103,9 @@ pub enum Seen {
     No,
 }
 
-/// Looks for `pid` running `command` (as `uid`) in the event lines.
-pub fn seen(events: &[Vec<&str>], pid: u32, command: &str, uid: Option<u32>) -> Seen {
+/// Looks for `pid` running `command` (as `uid`, called by `caller`) in the
+/// event lines.
+pub fn seen(events: &[Vec<&str>], pid: u32, command: &str, uid: Option<u32>, caller: Option<&str>) -> Seen {
     let pid = pid.to_string();
     let base = command.rsplit('/').next().unwrap_or(command);
     let uid = uid.map(|u| u.to_string());
@@ -80,7 +113,8 @@ pub fn seen(events: &[Vec<&str>], pid: u32, command: &str, uid: Option<u32>) -> 
     for words in events.iter().filter(|w| w.contains(&pid.as_str())) {
         let names_it = words.iter().any(|w| *w == command || *w == base);
         let right_user = uid.as_ref().is_none_or(|u| words.contains(&u.as_str()));
-        if names_it && right_user {
+        let right_caller = caller.is_none_or(|c| words.contains(&c));
+        if names_it && right_user && right_caller {
             return Seen::Yes;
         }
         wrong.get_or_insert_with(|| words.join(" "));
@@ -95,6 +129,8 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let command = string_arg(args, "command").map_err(bad)?;
     let want = count(args).map_err(bad)?;
     let uid = uid(args).map_err(bad)?;
+    let caller = args.get("caller").and_then(|c| c.as_str());
+    let pid_re = pid_regex(args).map_err(bad)?;
 
     let started = step(obs, started_name)?;
     if started.exit_code != Some(0) || started.timed_out {
@@ -104,7 +140,7 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
             excerpt(&started.stderr, 4)
         )));
     }
-    let pids = pids(&started.stdout);
+    let pids = pids_by(&started.stdout, pid_re.as_ref());
     if pids.len() != want {
         return Err(bad(format!(
             "`{started_name}` printed {} PIDs, expected {want}\n{}",
@@ -118,13 +154,16 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let mut missing = Vec::new();
     let mut wrong = Vec::new();
     for pid in &pids {
-        match seen(&lines, *pid, command, uid) {
+        match seen(&lines, *pid, command, uid, caller) {
             Seen::Yes => {}
             Seen::Wrong(line) => wrong.push(format!("{pid}: {line}")),
             Seen::No => missing.push(pid.to_string()),
         }
     }
-    let as_user = uid.map(|u| format!(" as user {u}")).unwrap_or_default();
+    let mut as_user = uid.map(|u| format!(" as user {u}")).unwrap_or_default();
+    if let Some(c) = caller {
+        as_user.push_str(&format!(" called by {c}"));
+    }
     if missing.is_empty() && wrong.is_empty() {
         return Ok(format!("`{events_name}` shows all {want} {command} processes{as_user}, each with its PID"));
     }
@@ -175,12 +214,20 @@ mod tests {
     #[test]
     fn a_process_is_seen_by_pid_and_path() {
         let events = words(EVENTS);
-        assert_eq!(seen(&events, 301, "/bin/true", None), Seen::Yes);
-        assert_eq!(seen(&words("301 0 true"), 301, "/bin/true", None), Seen::Yes);
-        assert_eq!(seen(&events, 302, "/bin/hostname", Some(1000)), Seen::Yes);
-        assert_eq!(seen(&events, 304, "/bin/true", None), Seen::No);
-        assert!(matches!(seen(&events, 303, "/bin/true", None), Seen::Wrong(l) if l.contains("uname")));
-        assert!(matches!(seen(&events, 301, "/bin/true", Some(1000)), Seen::Wrong(_)));
+        assert_eq!(seen(&events, 301, "/bin/true", None, None), Seen::Yes);
+        assert_eq!(seen(&words("301 0 true"), 301, "/bin/true", None, None), Seen::Yes);
+        assert_eq!(seen(&events, 302, "/bin/hostname", Some(1000), Some("sh")), Seen::Yes);
+        assert_eq!(seen(&events, 304, "/bin/true", None, None), Seen::No);
+        assert!(matches!(seen(&events, 303, "/bin/true", None, None), Seen::Wrong(l) if l.contains("uname")));
+        assert!(matches!(seen(&events, 301, "/bin/true", Some(1000), None), Seen::Wrong(_)));
+        assert!(matches!(seen(&events, 301, "/bin/true", None, Some("bash")), Seen::Wrong(_)));
+    }
+
+    #[test]
+    fn pids_may_come_in_the_workloads_own_words() {
+        let re = Regex::new(r"tgid=(\d+)").unwrap();
+        assert_eq!(pids_by("tgid=88 tid=89\n", Some(&re)), vec![88]);
+        assert_eq!(pids_by("tgid=88 tid=89\n", None), Vec::<u32>::new());
     }
 
     #[test]
@@ -193,5 +240,7 @@ mod tests {
         assert!(validate(&args(&good.replace("200", "0")), &steps).unwrap_err().contains("count"));
         assert!(validate(&args(&good.replace("\"burst\"", "\"nope\"")), &steps).is_err());
         assert!(validate(&args(&format!("{good}\nuids = 1")), &steps).unwrap_err().contains("uids"));
+        assert!(validate(&args(&format!("{good}\npid_regex = 'tgid=(\\d+)'")), &steps).is_ok());
+        assert!(validate(&args(&format!("{good}\npid_regex = 'tgid=\\d+'")), &steps).unwrap_err().contains("group"));
     }
 }

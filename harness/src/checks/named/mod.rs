@@ -2,11 +2,13 @@
 //! [`REGISTRY`] by name, the name a `lab.toml` gives as `check = "…"`.
 
 mod bpf_map;
+mod bpf_prog;
 mod exec_events;
 mod overhead;
 mod strace_bpf;
 mod strace_table;
 mod syscall_calls;
+mod trace_printk;
 
 use std::collections::HashSet;
 
@@ -29,6 +31,8 @@ pub const REGISTRY: &[NamedCheck] = &[
     exec_events::CHECK,
     overhead::CHECK,
     syscall_calls::CHECK,
+    bpf_prog::CHECK,
+    trace_printk::CHECK,
 ];
 
 /// The registered names, for error messages.

@@ -10,6 +10,7 @@
 //! ```text
 //! wb-workload thread-exec PATH [ARG...]   exec PATH from a second thread
 //! wb-workload threads N COUNT PATH         N threads, each opening PATH COUNT times
+//! wb-workload nanosleep COUNT              COUNT nanosleep(2) system calls of 1 ms
 //! ```
 
 use std::ffi::CString;
@@ -60,6 +61,26 @@ fn threads(n: usize, count: usize, path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `count` calls of the nanosleep(2) system call itself, a millisecond
+/// each. The C library's nanosleep() and `sleep` use clock_nanosleep(2):
+/// this is how a workload makes the older call happen, a known number of
+/// times.
+fn nanosleep(count: usize) -> Result<(), String> {
+    let pause = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
+    for _ in 0..count {
+        // SAFETY: `pause` is a valid timespec for the whole call and the
+        // remainder pointer may be null.
+        let r = unsafe {
+            libc::syscall(libc::SYS_nanosleep, &pause as *const libc::timespec, std::ptr::null_mut::<libc::timespec>())
+        };
+        if r != 0 {
+            return Err(format!("nanosleep: {}", std::io::Error::last_os_error()));
+        }
+    }
+    println!("nanosleep x {count}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -68,7 +89,11 @@ fn main() -> ExitCode {
             (Ok(n), Ok(count)) => threads(n, count, &args[3]),
             _ => Err("threads N COUNT PATH: N and COUNT are numbers".into()),
         },
-        _ => Err("usage: wb-workload thread-exec PATH [ARG...] | threads N COUNT PATH".into()),
+        Some("nanosleep") if args.len() == 2 => match args[1].parse() {
+            Ok(count) => nanosleep(count),
+            Err(_) => Err("nanosleep COUNT: COUNT is a number".into()),
+        },
+        _ => Err("usage: wb-workload thread-exec PATH [ARG...] | threads N COUNT PATH | nanosleep COUNT".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

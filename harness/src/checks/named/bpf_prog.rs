@@ -1,0 +1,345 @@
+//! `bpf_prog`: what the kernel says about one loaded program, from
+//! `bpftool -j` output that steps printed: its type, how often it ran,
+//! where it is attached, which maps it can touch.
+//!
+//! ```toml
+//! check = "bpf_prog"
+//! args = { progs = "progs", name = "dispatch", type = "raw_tracepoint" }
+//! # optional, each needing the step that prints what it reads:
+//! #   runs_at_least = 5, runs_at_most = 0    run_cnt from `bpftool prog show -j`
+//! #                                          (needs kernel.bpf_stats_enabled=1)
+//! #   links = "links", attach = "sys_enter"  a step printing `bpftool link show -j`
+//! #                                          or `bpftool perf show -j`: an entry of
+//! #                                          this program names the attach point
+//! #   links = "links", detached = true       no entry names this program
+//! #   maps = "maps", uses = ["hits"], avoids = ["other"]
+//! #                                          a step printing `bpftool map show -j`:
+//! #                                          the program's map_ids hold (or not)
+//! #                                          the maps of these names
+//! ```
+//!
+//! Every piece of evidence is the kernel's: a program can print anything,
+//! but it cannot change its own run count, its links or the maps the
+//! verifier recorded for it. A tail call's target keeps a run count of 0
+//! (the kernel counts only the program it entered), so `runs_at_most = 0`
+//! with `detached = true` says that a program ran, if at all, only as a
+//! tail call.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
+
+use super::args::{only, step_arg, string_arg};
+use super::{NamedCheck, Observations, Outcome, Status};
+use crate::checks::{ending, excerpt, step};
+
+pub const CHECK: NamedCheck = NamedCheck { name: "bpf_prog", validate, evaluate };
+
+const KEYS: &[&str] = &[
+    "progs",
+    "name",
+    "type",
+    "runs_at_least",
+    "runs_at_most",
+    "links",
+    "attach",
+    "detached",
+    "maps",
+    "uses",
+    "avoids",
+];
+
+fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
+    only(args, KEYS)?;
+    step_arg(args, "progs", steps)?;
+    if string_arg(args, "name")?.is_empty() {
+        return Err("name is the program's name, as bpftool prints it".into());
+    }
+    if args.contains_key("type") {
+        string_arg(args, "type")?;
+    }
+    for key in ["runs_at_least", "runs_at_most"] {
+        count_arg(args, key)?;
+    }
+    let wants_links = args.contains_key("attach") || args.contains_key("detached");
+    match (args.contains_key("links"), wants_links) {
+        (true, true) => {
+            step_arg(args, "links", steps)?;
+        }
+        (true, false) => return Err("links is read only for attach = \"…\" or detached = true".into()),
+        (false, true) => return Err("attach and detached need links = \"<step printing bpftool link show -j>\"".into()),
+        (false, false) => {}
+    }
+    if args.contains_key("attach") && args.contains_key("detached") {
+        return Err("give attach or detached, not both".into());
+    }
+    if let Some(v) = args.get("detached") {
+        if v.as_bool() != Some(true) {
+            return Err(format!("detached must be true, not {v}"));
+        }
+    }
+    if args.contains_key("attach") && string_arg(args, "attach")?.is_empty() {
+        return Err("attach names the attach point (a function or tracepoint name)".into());
+    }
+    let wants_maps = args.contains_key("uses") || args.contains_key("avoids");
+    match (args.contains_key("maps"), wants_maps) {
+        (true, true) => {
+            step_arg(args, "maps", steps)?;
+        }
+        (true, false) => return Err("maps is read only for uses = [..] or avoids = [..]".into()),
+        (false, true) => return Err("uses and avoids need maps = \"<step printing bpftool map show -j>\"".into()),
+        (false, false) => {}
+    }
+    names_arg(args, "uses")?;
+    names_arg(args, "avoids")?;
+    Ok(())
+}
+
+fn count_arg(args: &toml::Table, key: &str) -> Result<Option<u64>, String> {
+    match args.get(key) {
+        None => Ok(None),
+        Some(toml::Value::Integer(n)) if *n >= 0 => Ok(Some(*n as u64)),
+        Some(other) => Err(format!("{key} must be a count (an integer >= 0), not {other}")),
+    }
+}
+
+fn names_arg(args: &toml::Table, key: &str) -> Result<Vec<String>, String> {
+    match args.get(key) {
+        None => Ok(Vec::new()),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("{key}: {v} is not a map name")))
+            .collect(),
+        Some(other) => Err(format!("{key} must be a list of map names, not {other}")),
+    }
+}
+
+/// A step's stdout as a JSON array of objects.
+fn json_list(obs: &Observations, name: &str, what: &str) -> Result<Vec<Value>, (Status, String)> {
+    let s = step(obs, name)?;
+    let doc: Value = serde_json::from_str(s.stdout.trim()).map_err(|e| {
+        let said = if s.stderr.trim().is_empty() { &s.stdout } else { &s.stderr };
+        (Status::Bad, format!("`{name}` ({}) printed no {what} ({e})\n{}", ending(s), excerpt(said, 4)))
+    })?;
+    match doc {
+        Value::Array(items) => Ok(items),
+        // bpftool prints `null` when there is nothing to list.
+        Value::Null => Ok(Vec::new()),
+        other => Err((Status::Bad, format!("`{name}` printed no {what}: {}", excerpt(&other.to_string(), 2)))),
+    }
+}
+
+fn id_of(v: &Value, field: &str) -> Option<u64> {
+    v.get(field).and_then(Value::as_u64)
+}
+
+/// What a program is wrong about, one line per problem.
+fn problems(args: &toml::Table, prog: &Value, obs: &Observations) -> Result<(Vec<String>, String), (Status, String)> {
+    let bad = |m: String| (Status::Bad, m);
+    let mut problems = Vec::new();
+    let mut seen = Vec::new();
+    let id = id_of(prog, "id").unwrap_or_default();
+    let ptype = prog.get("type").and_then(Value::as_str).unwrap_or("?");
+    seen.push(format!("a {ptype} program (id {id})"));
+    if let Ok(want) = string_arg(args, "type") {
+        if ptype != want {
+            problems.push(format!("it is a {ptype} program, expected {want}"));
+        }
+    }
+    let at_least = count_arg(args, "runs_at_least").map_err(bad)?;
+    let at_most = count_arg(args, "runs_at_most").map_err(bad)?;
+    if at_least.is_some() || at_most.is_some() {
+        // bpftool leaves run_cnt out when it is 0.
+        let runs = id_of(prog, "run_cnt").unwrap_or(0);
+        seen.push(format!("run {runs} times"));
+        if let Some(min) = at_least.filter(|m| runs < *m) {
+            problems.push(format!(
+                "it ran {runs} times, expected at least {min}{}",
+                if runs == 0 { " (a tail call's target, or a program never attached, keeps a count of 0)" } else { "" }
+            ));
+        }
+        if let Some(max) = at_most.filter(|m| runs > *m) {
+            problems.push(format!(
+                "it ran {runs} times on its own, expected at most {max}{}",
+                if max == 0 {
+                    ": the kernel counts only programs it entered itself, never a tail call's target"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    if let Some(links_step) = args.get("links").and_then(|v| v.as_str()) {
+        let links = json_list(obs, links_step, "list of links")?;
+        let mine: Vec<&Value> = links.iter().filter(|l| id_of(l, "prog_id") == Some(id)).collect();
+        let points: Vec<String> = mine.iter().map(|l| attach_point(l)).collect();
+        if let Ok(want) = string_arg(args, "attach") {
+            let found = mine.iter().any(|l| strings(l).iter().any(|s| s.contains(want)));
+            if found {
+                seen.push(format!("attached at {}", points.join(", ")));
+            } else if mine.is_empty() {
+                problems.push(format!("it is attached nowhere, expected at {want}"));
+            } else {
+                problems.push(format!("it is attached at {}, expected at {want}", points.join(", ")));
+            }
+        } else if !mine.is_empty() {
+            problems.push(format!("it is attached at {} itself; it must only run as a tail call", points.join(", ")));
+        } else {
+            seen.push("attached nowhere".into());
+        }
+    }
+    if let Some(maps_step) = args.get("maps").and_then(|v| v.as_str()) {
+        let maps = json_list(obs, maps_step, "list of maps")?;
+        let names: BTreeMap<u64, String> = maps
+            .iter()
+            .filter_map(|m| Some((id_of(m, "id")?, m.get("name").and_then(Value::as_str).unwrap_or("").to_string())))
+            .collect();
+        let used: Vec<&str> = prog
+            .get("map_ids")
+            .and_then(Value::as_array)
+            .map(|ids| ids.iter().filter_map(Value::as_u64).filter_map(|i| names.get(&i).map(String::as_str)).collect())
+            .unwrap_or_default();
+        let shown = if used.is_empty() { "no map".to_string() } else { used.join(", ") };
+        for want in names_arg(args, "uses").map_err(bad)? {
+            if !used.contains(&want.as_str()) {
+                problems.push(format!("it does not use the map {want} (it uses {shown})"));
+            }
+        }
+        for avoid in names_arg(args, "avoids").map_err(bad)? {
+            if used.contains(&avoid.as_str()) {
+                problems.push(format!("it uses the map {avoid}, which only other programs may touch"));
+            }
+        }
+        seen.push(format!("using {shown}"));
+    }
+    Ok((problems, seen.join(", ")))
+}
+
+/// Every string value of a link entry: its attach point is one of them
+/// (`tp_name`, `func`, `tracepoint`, …, depending on the link's kind).
+fn strings(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s.as_str()],
+        Value::Object(o) => o.values().flat_map(strings).collect(),
+        Value::Array(a) => a.iter().flat_map(strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn attach_point(link: &Value) -> String {
+    let kind = link.get("type").or_else(|| link.get("fd_type")).and_then(Value::as_str).unwrap_or("link");
+    let point = ["tp_name", "tracepoint", "func", "target_name", "attach_type"]
+        .iter()
+        .find_map(|f| link.get(*f).and_then(Value::as_str))
+        .unwrap_or("?");
+    format!("{kind} {point}")
+}
+
+fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
+    let bad = |m: String| (Status::Bad, m);
+    let progs_step = string_arg(args, "progs").map_err(bad)?;
+    let name = string_arg(args, "name").map_err(bad)?;
+    let progs = json_list(obs, progs_step, "program list")?;
+    let named: Vec<&Value> = progs.iter().filter(|p| p.get("name").and_then(Value::as_str) == Some(name)).collect();
+    let prog = match named.as_slice() {
+        [one] => *one,
+        [] => {
+            let listed: Vec<&str> = progs.iter().filter_map(|p| p.get("name").and_then(Value::as_str)).collect();
+            let listed = if listed.is_empty() { "none".to_string() } else { listed.join(", ") };
+            return Err(bad(format!("`{progs_step}`: no program named {name} was loaded (loaded: {listed})")));
+        }
+        many => return Err(bad(format!("`{progs_step}`: {} programs are named {name}; expected one", many.len()))),
+    };
+    let (problems, seen) = problems(args, prog, obs)?;
+    if problems.is_empty() {
+        Ok(format!("{name}: {seen}"))
+    } else {
+        Err(bad(format!("{name}: {}\n    the kernel shows {seen}", problems.join("; "))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workbook_agent::StepResult;
+
+    const PROGS: &str = r#"[{"id":4,"type":"raw_tracepoint","name":"handle_execve","map_ids":[1]},
+        {"id":6,"type":"raw_tracepoint","name":"dispatch","run_cnt":2344,"map_ids":[3]}]"#;
+    const MAPS: &str =
+        r#"[{"id":1,"type":"hash","name":"execve_hits"},{"id":3,"type":"prog_array","name":"syscall_progs"}]"#;
+    const LINKS: &str = r#"[{"id":1,"type":"raw_tracepoint","prog_id":6,"tp_name":"sys_enter"}]"#;
+
+    fn obs() -> Observations {
+        let mut o = Observations::default();
+        for (name, out) in [("progs", PROGS), ("maps", MAPS), ("links", LINKS)] {
+            o.steps.insert(name.into(), StepResult { name: name.into(), stdout: out.into(), ..Default::default() });
+        }
+        o
+    }
+
+    fn run(text: &str) -> Outcome {
+        let args: toml::Table = toml::from_str(text).unwrap();
+        validate(&args, &HashSet::from(["progs", "maps", "links"])).unwrap();
+        evaluate(&args, &obs())
+    }
+
+    #[test]
+    fn an_attached_program_that_ran() {
+        let ok = run(r#"progs = "progs"
+name = "dispatch"
+type = "raw_tracepoint"
+runs_at_least = 100
+links = "links"
+attach = "sys_enter"
+maps = "maps"
+avoids = ["execve_hits"]"#);
+        assert!(ok.as_ref().is_ok_and(|d| d.contains("run 2344 times") && d.contains("sys_enter")), "{ok:?}");
+        let err = run(
+            "progs = \"progs\"\nname = \"dispatch\"\nruns_at_least = 3000\nlinks = \"links\"\nattach = \"sys_exit\"",
+        )
+        .unwrap_err()
+        .1;
+        assert!(
+            err.contains("ran 2344 times, expected at least 3000") && err.contains("expected at sys_exit"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_tail_call_target_is_detached_and_never_counted() {
+        let ok = run(r#"progs = "progs"
+name = "handle_execve"
+runs_at_most = 0
+links = "links"
+detached = true
+maps = "maps"
+uses = ["execve_hits"]"#);
+        assert!(ok.is_ok(), "{ok:?}");
+        let err = run("progs = \"progs\"\nname = \"dispatch\"\nruns_at_most = 0\nlinks = \"links\"\ndetached = true")
+            .unwrap_err()
+            .1;
+        assert!(err.contains("on its own") && err.contains("only run as a tail call"), "{err}");
+        let err =
+            run("progs = \"progs\"\nname = \"dispatch\"\nmaps = \"maps\"\nuses = [\"execve_hits\"]").unwrap_err().1;
+        assert!(err.contains("does not use the map execve_hits"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_program_lists_the_loaded_ones() {
+        let err = run("progs = \"progs\"\nname = \"hello\"").unwrap_err().1;
+        assert!(err.contains("no program named hello") && err.contains("dispatch"), "{err}");
+    }
+
+    #[test]
+    fn arguments_are_validated() {
+        let steps = HashSet::from(["progs", "links"]);
+        let v = |t: &str| validate(&toml::from_str(t).unwrap(), &steps);
+        assert!(v("progs = \"progs\"\nname = \"x\"\nattach = \"sys_enter\"").unwrap_err().contains("links"));
+        assert!(v("progs = \"progs\"\nname = \"x\"\nuses = [\"m\"]").unwrap_err().contains("maps"));
+        assert!(v("progs = \"progs\"\nname = \"x\"\nruns_at_least = -1").unwrap_err().contains("count"));
+        assert!(
+            v("progs = \"progs\"\nname = \"x\"\nlinks = \"links\"\ndetached = false").unwrap_err().contains("true")
+        );
+        assert!(v("progs = \"progs\"\nname = \"x\"\nrun_cnt = 1").unwrap_err().contains("run_cnt"));
+    }
+}
