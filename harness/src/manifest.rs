@@ -80,7 +80,9 @@ pub struct Manifest {
 pub struct StepSpec {
     pub name: String,
     /// Program and arguments, run directly (no shell). Lab binaries live in
-    /// `/lab/bin`.
+    /// `/lab/bin`. An argument that is one integer template (`"{{n}}"`)
+    /// renders as an integer and is taken as its text.
+    #[serde(deserialize_with = "words")]
     pub run: Vec<String>,
     /// Seconds before the step is killed. Default: 30.
     #[serde(default)]
@@ -98,7 +100,7 @@ pub struct StepSpec {
     /// For a background step: regex to wait for on its output.
     #[serde(default)]
     pub ready: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "word_values")]
     pub env: std::collections::BTreeMap<String, String>,
     /// Print the step's output in the terminal report, for output that is
     /// the point of the lab (a table, a measurement). Default: false.
@@ -393,6 +395,33 @@ pub fn validate(path: &Path, m: &Manifest, dir_name: &str, known_kernels: &[Stri
     Ok(())
 }
 
+/// A string, or an integer taken as its decimal text: a command argument
+/// or an environment value that is one template (`"{{count}}"`) keeps the
+/// parameter's integer type when rendered.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Word {
+    Text(String),
+    Number(i64),
+}
+
+impl From<Word> for String {
+    fn from(w: Word) -> String {
+        match w {
+            Word::Text(s) => s,
+            Word::Number(n) => n.to_string(),
+        }
+    }
+}
+
+fn words<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<Word>::deserialize(d)?.into_iter().map(String::from).collect())
+}
+
+fn word_values<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(BTreeMap::<String, Word>::deserialize(d)?.into_iter().map(|(k, v)| (k, v.into())).collect())
+}
+
 fn check_timeout(_field: &str, t: f64, max: f64) -> Result<(), String> {
     if t.is_finite() && t > 0.0 && t <= max {
         Ok(())
@@ -679,6 +708,9 @@ gid = "{{group}}"
         assert_eq!(a.steps[1].run, render(&path(), &raw, 42).unwrap().steps[1].run);
         let step = &a.steps[1];
         assert!(step.run[2].starts_with("seq ") && (2000..3000).contains(&step.uid));
+        let whole = text.replace("\"seq {{runs}}\"]", "\"seq\", \"{{runs}}\"]");
+        let b = render(&path(), &parse_raw(&path(), &whole).unwrap(), 42).unwrap();
+        assert_eq!(b.steps[1].run[3], a.steps[1].run[2].trim_start_matches("seq "), "an integer argument is its text");
         assert_ne!(step.gid, Some(step.uid), "gid must differ from uid");
         let differ = (0..10).filter(|s| render(&path(), &raw, *s).unwrap().steps[1].uid != step.uid).count();
         assert!(differ >= 8, "other seeds drew the same uid {differ} times of 10");
