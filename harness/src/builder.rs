@@ -354,8 +354,14 @@ fn run_cargo(cmd: &mut Command, quiet: bool) -> Result<(Option<Vec<PathBuf>>, St
 /// written only when their content changed, so cargo's fingerprints stay
 /// valid between runs.
 fn write_overlay(ws: &Workspace, lab: &Lab, variant: &Variant, files: &Files) -> Result<PathBuf> {
-    let root = ws.target_dir().join("labctl/overlay").join(lab.dir_name()).join(variant.slot());
-    let dest = root.join("lab");
+    // The member's directory is named after the variant: cargo hashes a
+    // workspace member's path relative to its workspace into the names of
+    // its outputs and fingerprints, and every overlay shares one target
+    // directory. With one name for all ("lab"), a starter built after the
+    // solution was judged fresh and ran the solution's binary.
+    let member = variant.slot();
+    let root = ws.target_dir().join("labctl/overlay").join(lab.dir_name()).join(&member);
+    let dest = root.join(&member);
     for (rel, content) in files {
         let mut text = content.clone();
         if rel == Path::new("Cargo.toml") {
@@ -375,7 +381,7 @@ fn write_overlay(ws: &Workspace, lab: &Lab, variant: &Variant, files: &Files) ->
     }
     let ws_manifest =
         fs::read_to_string(ws.root.join("Cargo.toml")).map_err(Error::io("reading the workspace Cargo.toml"))?;
-    write_if_changed(&root.join("Cargo.toml"), overlay_workspace(&ws_manifest, &ws.root)?.as_bytes())?;
+    write_if_changed(&root.join("Cargo.toml"), overlay_workspace(&ws_manifest, &ws.root, &member)?.as_bytes())?;
     if let Ok(lock) = fs::read(ws.root.join("Cargo.lock")) {
         // Only when the real lock changed: cargo trims the copy to what the
         // overlay uses, and rewriting it each time would be pointless churn.
@@ -423,7 +429,7 @@ fn write_if_changed(path: &Path, content: &[u8]) -> Result<()> {
 
 /// The real workspace manifest with the overlay as its only member and
 /// every path dependency made absolute.
-pub fn overlay_workspace(ws_manifest: &str, ws_root: &Path) -> Result<String> {
+pub fn overlay_workspace(ws_manifest: &str, ws_root: &Path, member: &str) -> Result<String> {
     let mut doc: toml_edit::DocumentMut =
         ws_manifest.parse().map_err(|e| Error::Usage(format!("the workspace Cargo.toml: {e}")))?;
     let workspace = doc
@@ -431,7 +437,7 @@ pub fn overlay_workspace(ws_manifest: &str, ws_root: &Path) -> Result<String> {
         .and_then(|w| w.as_table_mut())
         .ok_or_else(|| Error::Usage("the workspace Cargo.toml has no [workspace]".into()))?;
     let mut members = toml_edit::Array::new();
-    members.push("lab");
+    members.push(member);
     workspace.insert("members", toml_edit::value(members));
     workspace.remove("exclude");
     workspace.remove("default-members");
@@ -468,7 +474,7 @@ mod tests {
     #[test]
     fn the_overlay_workspace_has_one_member_and_absolute_paths() {
         let ws = "[workspace]\nmembers = [\"harness\", \"labs/*\"]\n\n[workspace.dependencies]\nanyhow = \"1\"\nagent = { path = \"vm/agent\" }\n\n[profile.dev]\nopt-level = 1\n";
-        let out = overlay_workspace(ws, Path::new("/src/wb")).unwrap();
+        let out = overlay_workspace(ws, Path::new("/src/wb"), "starter").unwrap();
         let doc: toml::Table = toml::from_str(&out).unwrap();
         assert_eq!(doc["workspace"]["members"].as_array().unwrap().len(), 1);
         assert_eq!(doc["workspace"]["dependencies"]["agent"]["path"].as_str(), Some("/src/wb/vm/agent"));

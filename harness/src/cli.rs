@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use workbook_agent::{Plan, Step, Stream};
+use workbook_agent::{Plan, Stream};
 
 use crate::accel::AccelChoice;
 use crate::builder::Variant;
@@ -107,13 +107,23 @@ pub enum Command {
         /// Seconds before the command is killed.
         #[arg(long, default_value_t = 300.0)]
         timeout: f64,
+        /// Also copy this host file or directory in (repeatable); it lands
+        /// under /lab/work, the command's working directory, at its path
+        /// relative to here.
+        #[arg(long = "copy", value_name = "PATH")]
+        copies: Vec<PathBuf>,
         #[command(flatten)]
         vm: VmArgs,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
-    /// An interactive root shell in the lab VM; `exit` powers it off.
+    /// An interactive root shell in the lab VM; `exit` powers it off. With a lab
+    /// number, the lab's freshly built binaries are in /lab/bin and its modules loaded.
     Shell {
+        lab: Option<u32>,
+        /// With a lab: its reference solution's binaries instead of yours.
+        #[arg(long, requires = "lab")]
+        solution: bool,
         #[command(flatten)]
         vm: VmArgs,
     },
@@ -234,8 +244,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Grade { submission, seed, json, junit, vm } => grade(submission, seed, json, junit, &vm),
         Command::Verify { labs, seed, no_mutants, vm } => verify(&labs, seed, !no_mutants, &vm),
-        Command::Run { timeout, vm, command } => run(&command, timeout, &vm),
-        Command::Shell { vm } => shell(&vm),
+        Command::Run { timeout, copies, vm, command } => run(&command, &copies, timeout, &vm),
+        Command::Shell { lab, solution, vm } => shell(lab, solution, &vm),
         Command::Bench { runs, labs, vm } => crate::bench::bench(&labs, runs, &options(&vm)),
     }
 }
@@ -643,33 +653,35 @@ fn verify(only: &[u32], seed: Option<u64>, mutants: bool, vm: &VmArgs) -> Result
     }))
 }
 
-/// The plan for `labctl run`: host binaries are copied in and run from
-/// /lab/bin; anything else is looked up in the guest's PATH.
-/// A path the guest image has itself (its busybox, strace, bpftool) runs
-/// the guest's copy; any other path to a host file is copied in.
-pub fn run_plan(command: &[String], timeout: f64, in_guest: impl Fn(&str) -> bool) -> (Plan, Vec<PathBuf>) {
-    let mut argv = command.to_vec();
-    let mut binaries = Vec::new();
-    let host = PathBuf::from(&argv[0]);
-    if argv[0].contains('/') && host.is_file() && !in_guest(&argv[0]) {
-        let name = host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        argv[0] = format!("{}/{name}", workbook_agent::LAB_BIN_DIR);
-        binaries.push(host);
+fn run(command: &[String], copies: &[PathBuf], timeout: f64, vm: &VmArgs) -> Result<ExitCode> {
+    if vm.kernel.as_deref() != Some("all") {
+        return run_on(command, copies, timeout, vm);
     }
-    let step = Step {
-        name: "run".into(),
-        run: argv,
-        timeout_s: timeout,
-        uid: 0,
-        gid: None,
-        background: false,
-        ready: None,
-        env: Vec::new(),
-    };
-    (Plan { steps: vec![step], stream: true, ..Plan::default() }, binaries)
+    let ws = Workspace::discover()?;
+    let mut lines = Vec::new();
+    let mut first_failure = None;
+    for name in ws.kernels()?.names() {
+        eprintln!("── kernel {name} ──");
+        let one = VmArgs { kernel: Some(name.clone()), ..vm.clone() };
+        let (line, code) = match run_on(command, copies, timeout, &one) {
+            Ok(code) if code == ExitCode::SUCCESS => (format!("{name:<6} exit 0"), None),
+            Ok(code) => (format!("{name:<6} failed ({code:?})"), Some(code)),
+            Err(Error::Interrupted) => return Err(Error::Interrupted),
+            Err(e) => (format!("{name:<6} VM error: {e}"), Some(ExitCode::from(RUN_HARNESS_ERROR))),
+        };
+        lines.push(line);
+        if first_failure.is_none() {
+            first_failure = code;
+        }
+    }
+    eprintln!();
+    for line in lines {
+        eprintln!("{line}");
+    }
+    Ok(first_failure.unwrap_or(ExitCode::SUCCESS))
 }
 
-fn run(command: &[String], timeout: f64, vm: &VmArgs) -> Result<ExitCode> {
+fn run_on(command: &[String], copies: &[PathBuf], timeout: f64, vm: &VmArgs) -> Result<ExitCode> {
     if !(timeout.is_finite() && timeout > 0.0) {
         return Err(Error::Usage(format!("--timeout {timeout}: give a positive number of seconds")));
     }
@@ -696,11 +708,13 @@ fn run(command: &[String], timeout: f64, vm: &VmArgs) -> Result<ExitCode> {
         }
     });
     let name = format!("run.{}", std::process::id());
+    let cwd = std::env::current_dir().map_err(Error::io("reading the current directory"))?;
     let result = engine::prepare(&ws, &opts, &tx).and_then(|env| {
-        let (plan, binaries) = run_plan(command, timeout, |path| env.base.contains(path));
+        let rp = crate::runcmd::run_plan(command, copies, &cwd, timeout, |path| env.base.contains(path))?;
         let req = RunRequest {
-            plan: &plan,
-            binaries: &binaries,
+            plan: &rp.plan,
+            binaries: &[],
+            files: &rp.files,
             modules: &[],
             console: Console::Captured,
             total: Duration::from_secs_f64(timeout + 5.0),
@@ -736,10 +750,31 @@ fn run(command: &[String], timeout: f64, vm: &VmArgs) -> Result<ExitCode> {
     })
 }
 
-fn shell(vm: &VmArgs) -> Result<ExitCode> {
+fn shell(lab_number: Option<u32>, solution: bool, vm: &VmArgs) -> Result<ExitCode> {
     let ws = Workspace::discover()?;
     let mut opts = options(vm);
     opts.quiet = true;
+    // With a lab: its binaries, built as a lab run builds them (the given
+    // files as the lab ships them), and the modules it declares.
+    let (binaries, modules) = match lab_number {
+        Some(number) => {
+            let lab = ws.lab(number)?;
+            let variant = if solution { Variant::Solution } else { Variant::Starter };
+            eprintln!("Building lab {number} ({})…", variant.name());
+            let built = builder::build_lab(&ws, &lab, &variant, opts.quiet)?;
+            for note in &built.notes {
+                eprintln!("note: {note}");
+            }
+            match built.build {
+                builder::LabBuild::Built(bins) => (bins, lab.manifest.modules.clone()),
+                builder::LabBuild::Failed(output) => {
+                    eprintln!("{}\nLab {number} does not compile: fix the errors above, then try again.", output.trim_end());
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        None => (Vec::new(), Vec::new()),
+    };
     let (tx, rx) = mpsc::channel::<EngineEvent>();
     let warnings = thread::spawn(move || {
         for ev in rx {
@@ -750,12 +785,22 @@ fn shell(vm: &VmArgs) -> Result<ExitCode> {
     });
     let env = engine::prepare(&ws, &opts, &tx)?;
     eprintln!("Booting kernel {} ({}); type `exit` to power off.", env.kernel.name, env.accel.name());
+    if let Some(number) = lab_number {
+        let names: Vec<String> =
+            binaries.iter().filter_map(|b| b.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+        eprintln!(
+            "Lab {number}'s programs are in {}: {}. Try `bpftool prog` or `cat /sys/kernel/tracing/trace_pipe`.",
+            workbook_agent::LAB_BIN_DIR,
+            names.join(", ")
+        );
+    }
     let plan = Plan { shell: true, ..Plan::default() };
     // A day: the shell ends when the user says so.
     let req = RunRequest {
         plan: &plan,
-        binaries: &[],
-        modules: &[],
+        binaries: &binaries,
+        files: &[],
+        modules: &modules,
         console: Console::Interactive,
         total: Duration::from_secs(86_400),
         name: "shell",
@@ -828,27 +873,4 @@ fn list() -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_copies_host_files_the_guest_lacks_and_only_those() {
-        let dir = tempfile::tempdir().unwrap();
-        let tool = dir.path().join("my-tool");
-        std::fs::write(&tool, "").unwrap();
-        let cmd = vec![tool.to_string_lossy().into_owned(), "-v".to_string()];
-        let (plan, bins) = run_plan(&cmd, 5.0, |_| false);
-        assert_eq!(bins, vec![tool.clone()]);
-        assert_eq!(plan.steps[0].run, ["/lab/bin/my-tool", "-v"]);
-        assert!(plan.stream);
-        // The guest's own strace, not the host's.
-        let (plan, bins) = run_plan(&["/usr/bin/strace".to_string()], 5.0, |p| p == "/usr/bin/strace");
-        assert!(bins.is_empty() && plan.steps[0].run[0] == "/usr/bin/strace");
-        // Not a host file: looked up in the guest.
-        let (plan, bins) = run_plan(&["uname".to_string()], 5.0, |_| false);
-        assert!(bins.is_empty() && plan.steps[0].run[0] == "uname");
-    }
 }

@@ -141,6 +141,9 @@ pub struct RunRequest<'a> {
     pub plan: &'a Plan,
     /// Host files copied to /lab/bin (their shared libraries come along).
     pub binaries: &'a [PathBuf],
+    /// Other host files, by guest path (an ELF program brings its shared
+    /// libraries; anything else is copied as it is, mode and all).
+    pub files: &'a [(String, PathBuf)],
     /// Kernel modules to load, by name.
     pub modules: &'a [String],
     pub console: Console,
@@ -244,7 +247,7 @@ impl Env {
     /// [`Env::run_plan`] with kernel parameters added to the command line
     /// (a lab's `kernel_cmdline`).
     pub fn run_plan_with(&self, req: &RunRequest<'_>, cmdline: &[String], sink: &Sink) -> Result<(VmRun, u64)> {
-        let RunRequest { plan, binaries, modules: module_names, console, total, name: run_name } = *req;
+        let RunRequest { plan, binaries, modules: module_names, console, total, name: run_name, .. } = *req;
         let image_start = Instant::now();
         let cache = self.ws.cache_dir();
         let mut plan = plan.clone();
@@ -263,6 +266,16 @@ impl Env {
         for bin in binaries {
             let name = bin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             extra.elf_with_libs(&format!("{LAB_BIN_DIR}/{name}"), bin, &cache)?;
+        }
+        for (guest, host) in req.files {
+            if image::is_elf(host) {
+                extra.elf_with_libs(guest, host, &cache)?;
+            } else {
+                let mode = std::os::unix::fs::PermissionsExt::mode(
+                    &std::fs::metadata(host).map_err(Error::io(format!("reading {}", host.display())))?.permissions(),
+                );
+                extra.file(guest, host, mode & 0o7777);
+            }
         }
         // Whatever the base already holds (libc, the loader) need not be
         // shipped twice.
@@ -311,6 +324,7 @@ pub fn lab_plan(m: &Manifest) -> Plan {
                 background: s.background,
                 ready: s.ready.clone(),
                 env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                cwd: None,
             })
             .collect(),
         stream: false,
@@ -445,6 +459,7 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
     let req = RunRequest {
         plan: &plan,
         binaries: &binaries,
+        files: &[],
         modules: &m.modules,
         console: Console::Captured,
         total,

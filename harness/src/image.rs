@@ -242,6 +242,13 @@ pub fn find_tool(tool: &Tool) -> Result<PathBuf> {
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nstudent:x:1000:1000:student:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP: &str = "root:x:0:\nstudent:x:1000:\nnogroup:x:65534:\n";
 
+/// Whether `path` is an ELF file (a program or library, which needs its
+/// shared libraries in the guest).
+pub fn is_elf(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok() && magic == *b"\x7fELF"
+}
+
 /// Where the grader's workload tool lives in the guest.
 pub const WORKLOAD_GUEST: &str = "/usr/bin/wb-workload";
 

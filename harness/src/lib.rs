@@ -24,6 +24,7 @@ pub mod params;
 pub mod progress;
 pub mod qemu;
 pub mod report;
+pub mod runcmd;
 pub mod vm;
 pub mod workspace;
 

@@ -283,6 +283,26 @@ pub fn render(path: &Path, raw: &toml::Table, seed: u64) -> Result<Manifest, Man
     if let Some(p) = param_table {
         rendered.insert("params".into(), p);
     }
+    // A command line is words: `run = ["sleep", "{{n}}"]` keeps `{{n}}` a
+    // word even though a whole-string template of an integer is an integer.
+    if let Some(toml::Value::Array(steps)) = rendered.get_mut("steps") {
+        for step in steps.iter_mut().filter_map(|s| s.as_table_mut()) {
+            if let Some(toml::Value::Array(words)) = step.get_mut("run") {
+                for w in words.iter_mut() {
+                    if let toml::Value::Integer(i) = w {
+                        *w = toml::Value::String(i.to_string());
+                    }
+                }
+            }
+            if let Some(toml::Value::Table(env)) = step.get_mut("env") {
+                for (_, v) in env.iter_mut() {
+                    if let toml::Value::Integer(i) = v {
+                        *v = toml::Value::String(i.to_string());
+                    }
+                }
+            }
+        }
+    }
     rendered.try_into().map_err(|e: toml::de::Error| ManifestError {
         path: path.to_path_buf(),
         field: None,
@@ -695,7 +715,7 @@ group = { int = [2000, 2999], not = ["user"] }
 
 [[steps]]
 name = "work"
-run = ["/bin/sh", "-c", "seq {{runs}}"]
+run = ["/bin/sh", "-c", "seq {{runs}}", "{{runs}}"]
 uid = "{{user}}"
 gid = "{{group}}"
 "#;
@@ -708,6 +728,8 @@ gid = "{{group}}"
         assert_eq!(a.steps[1].run, render(&path(), &raw, 42).unwrap().steps[1].run);
         let step = &a.steps[1];
         assert!(step.run[2].starts_with("seq ") && (2000..3000).contains(&step.uid));
+        let runs: u32 = step.run[3].parse().expect("a whole-template word of a command line stays a word");
+        assert!((2..=9).contains(&runs));
         let whole = text.replace("\"seq {{runs}}\"]", "\"seq\", \"{{runs}}\"]");
         let b = render(&path(), &parse_raw(&path(), &whole).unwrap(), 42).unwrap();
         assert_eq!(b.steps[1].run[3], a.steps[1].run[2].trim_start_matches("seq "), "an integer argument is its text");

@@ -62,6 +62,9 @@ pub struct Step {
     /// Extra environment variables.
     #[serde(default)]
     pub env: Vec<(String, String)>,
+    /// Working directory; /tmp when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
 }
 
 /// Which output stream a chunk came from.

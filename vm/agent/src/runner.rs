@@ -73,7 +73,7 @@ fn start(step: &Step, events: &Events, stream: bool) -> Result<Running, String> 
         .env("HOME", if step.uid == 0 { "/root" } else { "/tmp" })
         .env("TERM", "dumb")
         .envs(step.env.iter().map(|(k, v)| (k, v)))
-        .current_dir("/tmp")
+        .current_dir(step.cwd.as_deref().unwrap_or("/tmp"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
