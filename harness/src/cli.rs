@@ -608,7 +608,11 @@ fn verify(only: &[u32], seed: Option<u64>, mutants: bool, vm: &VmArgs) -> Result
                         cell(crate::matrix::Cell::Pass);
                     } else {
                         failed += 1;
-                        cell(crate::matrix::Cell::Fail { detail: v.lines.join("\n") });
+                        // What went wrong, not what went right.
+                        let wrong = v.lines.iter().filter(|l| {
+                            !(l.starts_with("starter fails ") || *l == "solution passes" || l.contains(" caught by: "))
+                        });
+                        cell(crate::matrix::Cell::Fail { detail: wrong.cloned().collect::<Vec<_>>().join("\n") });
                     }
                     lines.push(format!("{} {title}", if v.ok { "ok    " } else { "FAILED" }));
                     lines.extend(v.lines.into_iter().map(|l| format!("         {l}")));
