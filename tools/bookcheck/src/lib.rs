@@ -10,6 +10,7 @@ mod includes;
 mod labs;
 mod markdown;
 mod summary;
+pub mod translation;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -123,6 +124,7 @@ pub fn check(root: &Path) -> Result<Vec<Problem>, Error> {
         check_links(&book, rel, page, &mut problems);
     }
     labs::check_labs(&book, &labs, &mut problems);
+    translation::check_catalogs(&book.layout.book, |path| book.layout.display_path(path), &mut problems)?;
     problems.sort();
     problems.dedup();
     Ok(problems)
@@ -189,6 +191,9 @@ fn check_includes(book: &Book, rel: &Path, page: &PageIndex, problems: &mut Vec<
 fn check_links(book: &Book, rel: &Path, page: &PageIndex, problems: &mut Vec<Problem>) {
     let page_file = book.layout.src.join(rel);
     let page_dir = rel.parent().unwrap_or(Path::new(""));
+    // A translated edition has headings of its own, so links between pages
+    // must name ids that do not depend on the heading's words.
+    let translated = book.layout.book.join(translation::TEMPLATE).is_file();
     for link in &page.links {
         let Some((path_part, fragment)) = link.internal_target() else {
             continue;
@@ -197,10 +202,16 @@ fn check_links(book: &Book, rel: &Path, page: &PageIndex, problems: &mut Vec<Pro
             |message: String| Problem { path: book.layout.display_path(&page_file), line: link.line, message };
         // A link to a fragment of this very page.
         if path_part.is_empty() {
-            if let Some(fragment) = fragment
-                && !page.ids.contains(fragment)
-            {
-                problems.push(problem(format!("link to #{fragment}: this page has no heading with that id")));
+            if let Some(fragment) = fragment {
+                if !page.ids.contains(fragment) {
+                    problems.push(problem(format!("link to #{fragment}: this page has no heading with that id")));
+                } else if translated && !page.explicit_ids.contains(fragment) {
+                    problems.push(problem(format!(
+                        "link to #{fragment}: the id comes from the heading's English text, which the \
+                         translated edition does not have; give the heading an explicit id \
+                         (`## Heading {{#{fragment}}}`)"
+                    )));
+                }
             }
             continue;
         }
@@ -220,13 +231,20 @@ fn check_links(book: &Book, rel: &Path, page: &PageIndex, problems: &mut Vec<Pro
         match as_page {
             Some(page_rel) => match book.pages.get(&page_rel) {
                 Some(target_page) => {
-                    if let Some(fragment) = fragment
-                        && !target_page.ids.contains(fragment)
-                    {
-                        problems.push(problem(format!(
-                            "link to {path_part}#{fragment}: {} has no heading with that id",
-                            page_rel.display()
-                        )));
+                    if let Some(fragment) = fragment {
+                        if !target_page.ids.contains(fragment) {
+                            problems.push(problem(format!(
+                                "link to {path_part}#{fragment}: {} has no heading with that id",
+                                page_rel.display()
+                            )));
+                        } else if translated && !target_page.explicit_ids.contains(fragment) {
+                            problems.push(problem(format!(
+                                "link to {path_part}#{fragment}: the id comes from the heading's English text, \
+                                 which the translated edition does not have; give the heading in {} an explicit \
+                                 id (`## Heading {{#{fragment}}}`)",
+                                page_rel.display()
+                            )));
+                        }
                     }
                 }
                 None if book.layout.src.join(&page_rel).is_file() => {

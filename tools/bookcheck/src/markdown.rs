@@ -45,6 +45,9 @@ pub struct PageIndex {
     /// Every id a `#fragment` can name: headings (as mdbook derives them)
     /// and `id="..."` attributes in raw HTML.
     pub ids: HashSet<String>,
+    /// The ids written out (`{#id}` on a heading, `id="..."` in HTML), which
+    /// stay the same when the heading is translated.
+    pub explicit_ids: HashSet<String>,
     /// The text of the first level-1 heading, if any.
     pub title: Option<String>,
     pub links: Vec<Link>,
@@ -53,6 +56,7 @@ pub struct PageIndex {
 impl PageIndex {
     pub fn parse(text: &str) -> PageIndex {
         let mut ids = HashSet::new();
+        let mut explicit_ids = HashSet::new();
         let mut title = None;
         let mut links = Vec::new();
         // Inside a heading: its level, explicit id and text so far.
@@ -64,6 +68,9 @@ impl PageIndex {
                 }
                 Event::End(TagEnd::Heading(_)) => {
                     if let Some((level, explicit, content)) = heading.take() {
+                        if let Some(explicit) = &explicit {
+                            explicit_ids.insert(explicit.clone());
+                        }
                         let id = explicit.unwrap_or_else(|| heading_id(&content));
                         unique_insert(&mut ids, &id);
                         if level == HeadingLevel::H1 && title.is_none() {
@@ -82,12 +89,13 @@ impl PageIndex {
                 Event::Html(html) | Event::InlineHtml(html) => {
                     for caps in HTML_ID.captures_iter(&html) {
                         ids.insert(caps[1].to_string());
+                        explicit_ids.insert(caps[1].to_string());
                     }
                 }
                 _ => {}
             }
         }
-        PageIndex { text: text.to_string(), ids, title, links }
+        PageIndex { text: text.to_string(), ids, explicit_ids, title, links }
     }
 }
 

@@ -114,3 +114,99 @@ fn every_page_renders_and_search_finds_the_verifier_chapter() {
     drop(browser);
     drop(server);
 }
+
+/// The Korean pages the reader is most likely to land on: the start, a
+/// chapter and a lab page.
+const KOREAN_PAGES: &[&str] = &["ko/index.html", "ko/ch01-what-is-ebpf.html", "ko/labs/03-hello-world.html"];
+/// A translated page has far more Hangul syllables than this; an
+/// untranslated one (mdbook-gettext falls back to English) has none.
+const MIN_HANGUL: u64 = 200;
+
+/// A test that cannot run (a tool is missing) reports the message alone,
+/// without a panic's backtrace.
+struct Report(String);
+
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[test]
+fn the_korean_edition_is_in_korean_and_switches_to_the_same_english_page() -> Result<(), Report> {
+    let chromium_binary = support::chromium();
+    let html = tempfile::tempdir().unwrap();
+    support::build_editions(html.path()).map_err(Report)?;
+    let screens = support::target_dir().join("book-screens");
+    std::fs::create_dir_all(&screens).unwrap();
+
+    let server = StaticServer::start(html.path()).unwrap();
+    let mut browser =
+        Chromium::launch(&chromium_binary, (1280, 900)).unwrap_or_else(|e| panic!("cannot start Chromium: {e}"));
+
+    for page in KOREAN_PAGES {
+        let url = server.url(page);
+        browser.navigate(&url, PAGE_TIMEOUT).unwrap_or_else(|e| panic!("{e}\nChromium log:\n{}", browser.log()));
+        let lang = browser.eval("document.documentElement.lang").unwrap();
+        assert_eq!(lang.as_str(), Some("ko"), "<html lang> of {url}");
+        let hangul = browser
+            .eval("(document.querySelector('main').innerText.match(/[\\uAC00-\\uD7A3]/g) || []).length")
+            .unwrap();
+        assert!(
+            hangul.as_u64().unwrap_or(0) >= MIN_HANGUL,
+            "{url} has {hangul} Hangul syllables: is book/po/ko.po translated and built?"
+        );
+        let h1 = browser.wait_for("(document.querySelector('main h1') || {}).textContent", PAGE_TIMEOUT).unwrap();
+        assert!(
+            h1.as_str().unwrap_or_default().chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)),
+            "the first heading of {url} is not in Korean: {h1}"
+        );
+        let broken = browser
+            .eval(
+                "Array.from(document.images)
+                    .filter(i => !i.complete || i.naturalWidth === 0)
+                    .map(i => i.getAttribute('src'))",
+            )
+            .unwrap();
+        assert_eq!(broken, serde_json::json!([]), "images that did not load on {url}");
+        let shot = screens.join(page.replace('/', "_").replace(".html", ".png"));
+        browser.screenshot(&shot).unwrap();
+
+        // The switch leads to the same page in English, and back.
+        let english = page.trim_start_matches("ko/");
+        let switch = browser.eval("(document.querySelector('.language-switch') || {}).textContent").unwrap();
+        assert_eq!(switch.as_str(), Some("English"), "the language switch on {url}");
+        browser.click(".language-switch").unwrap();
+        let landed = format!(
+            "location.pathname === '/{english}' && document.readyState === 'complete' \
+             && document.documentElement.lang === 'en'"
+        );
+        browser
+            .wait_for(&landed, PAGE_TIMEOUT)
+            .unwrap_or_else(|e| panic!("the switch on {url} did not lead to /{english}: {e}"));
+        let back = browser.eval("(document.querySelector('.language-switch') || {}).textContent").unwrap();
+        assert_eq!(back.as_str(), Some("한국어"), "the language switch on /{english}");
+        browser.click(".language-switch").unwrap();
+        browser
+            .wait_for(&format!("location.pathname === '/{page}' && document.readyState === 'complete'"), PAGE_TIMEOUT)
+            .unwrap_or_else(|e| panic!("the switch on /{english} did not lead back to /{page}: {e}"));
+    }
+
+    // The glossary is linked from the Korean introduction, with Korean
+    // headings.
+    browser.navigate(&server.url("ko/index.html"), PAGE_TIMEOUT).unwrap();
+    browser.click("main a[href$='glossary.html']").unwrap();
+    let glossary = browser
+        .wait_for(
+            "location.pathname === '/ko/glossary.html' && document.readyState === 'complete' \
+             && document.querySelector('main h1').textContent",
+            PAGE_TIMEOUT,
+        )
+        .expect("the Korean introduction links to the glossary");
+    assert_eq!(glossary.as_str(), Some("용어집"));
+    browser.screenshot(&screens.join("ko_glossary.png")).unwrap();
+
+    drop(browser);
+    drop(server);
+    Ok(())
+}

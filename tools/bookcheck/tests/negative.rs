@@ -274,3 +274,50 @@ fn the_binary_exits_2_when_there_is_no_book() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("book.toml"));
 }
+
+/// A catalog and its template beside the fixture book, as `just book-po`
+/// leaves them.
+fn translate(fixture: &Fixture, translation: &str) {
+    fixture.write(
+        "book/po/messages.pot",
+        "msgid \"\"\nmsgstr \"\"\n\nmsgid \"One\"\nmsgstr \"\"\n\nmsgid \"Two\"\nmsgstr \"\"\n",
+    );
+    fixture.write("book/po/ko.po", translation);
+}
+
+#[test]
+fn an_untranslated_message_is_reported_at_its_line() {
+    let fixture = Fixture::new();
+    translate(&fixture, "msgid \"\"\nmsgstr \"\"\n\nmsgid \"One\"\nmsgstr \"하나\"\n\nmsgid \"Two\"\nmsgstr \"\"\n");
+    let problems: Vec<Problem> =
+        fixture.problems().into_iter().filter(|p| p.path == Path::new("book/po/ko.po")).collect();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].line, 7);
+    assert!(problems[0].message.contains("untranslated: \"Two\""), "{problems:#?}");
+}
+
+#[test]
+fn a_message_the_catalog_lacks_is_reported() {
+    let fixture = Fixture::new();
+    translate(&fixture, "msgid \"\"\nmsgstr \"\"\n\nmsgid \"One\"\nmsgstr \"하나\"\n");
+    let problems: Vec<Problem> =
+        fixture.problems().into_iter().filter(|p| p.path == Path::new("book/po/ko.po")).collect();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].message.contains("1 message(s) of po/messages.pot are missing"), "{problems:#?}");
+    assert!(problems[0].message.contains("just book-po"), "{problems:#?}");
+}
+
+#[test]
+fn a_link_to_an_id_made_from_english_words_is_reported_once_the_book_is_translated() {
+    let fixture = Fixture::new();
+    translate(&fixture, "msgid \"\"\nmsgstr \"\"\n\nmsgid \"One\"\nmsgstr \"하나\"\n\nmsgid \"Two\"\nmsgstr \"둘\"\n");
+    // The fixture's chapter 1 links to its own `## First part`; with an
+    // explicit id the link survives translation, and the only problem left
+    // is lab 01's link to the derived id `#goal`.
+    fixture.edit("book/src/ch1.md", "## First part\n", "## First part {#first-part}\n");
+    let problems = fixture.problems();
+    assert!(problems.iter().all(|p| p.path != Path::new("book/src/ch1.md")), "an explicit id is enough: {problems:#?}");
+    let derived: Vec<&Problem> = problems.iter().filter(|p| p.message.contains("explicit id")).collect();
+    assert_eq!(derived.len(), 3, "chapters 2-4 link to lab 01's #goal: {problems:#?}");
+    assert!(derived.iter().all(|p| p.message.contains("link to labs/01-demo.md#goal")), "{derived:#?}");
+}

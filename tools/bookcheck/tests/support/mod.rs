@@ -46,7 +46,8 @@ pub fn mdbook() -> PathBuf {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
-    let extra: Vec<PathBuf> = cargo_home.into_iter().map(|h| h.join("bin/mdbook")).collect();
+    let local_bin = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/bin/mdbook"));
+    let extra: Vec<PathBuf> = local_bin.into_iter().chain(cargo_home.map(|h| h.join("bin/mdbook"))).collect();
     require_tool("mdbook", &extra)
 }
 
@@ -93,11 +94,37 @@ pub fn run_with_timeout(mut command: Command, timeout: Duration) -> Output {
     }
 }
 
+/// PATH with the directories setup.sh installs tools into, for children
+/// that look up tools of their own (mdbook runs mdbook-gettext).
+pub fn tool_path() -> std::ffi::OsString {
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|path| std::env::split_paths(&path).collect()).unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
+        dirs.push(home.join(".local/bin"));
+        dirs.push(std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|| home.join(".cargo")).join("bin"));
+    }
+    std::env::join_paths(dirs).expect("PATH entries without separators")
+}
+
+/// Builds both editions with book/editions.sh: English into `dest`, Korean
+/// into `dest/ko`. The script fails on any mdbook warning and says how to
+/// install a missing tool; its output is the error.
+pub fn build_editions(dest: &Path) -> Result<(), String> {
+    let mut command = Command::new("bash");
+    command.arg(repo_root().join("book/editions.sh")).arg("build").arg(dest).env("PATH", tool_path());
+    let output = run_with_timeout(command, BOOK_BUILD_TIMEOUT * 2);
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("book/editions.sh build failed ({}):\n{}{}", output.status, output.stdout, output.stderr))
+    }
+}
+
 /// Builds the repository's book into `dest` and fails on any warning or
 /// error mdbook reports (a missing include is only a warning to mdbook).
 pub fn build_book(dest: &Path) {
     let mut command = Command::new(mdbook());
-    command.arg("build").arg(repo_root().join("book")).arg("--dest-dir").arg(dest);
+    command.arg("build").arg(repo_root().join("book")).arg("--dest-dir").arg(dest).env("PATH", tool_path());
     let output = run_with_timeout(command, BOOK_BUILD_TIMEOUT);
     let complaints: Vec<&str> = output
         .stderr
