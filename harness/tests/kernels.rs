@@ -135,3 +135,37 @@ fn the_project_matrix_is_valid_and_pins_every_kernel_of_the_design() {
     let suites: Vec<&str> = matrix.kernels.iter().map(|k| k.suite.as_str()).collect();
     assert_eq!(suites, ["bullseye", "bookworm-security", "trixie", "trixie-backports"]);
 }
+
+/// 5.10's default LSM list lacks bpf; a lab that needs BPF LSM there says
+/// `kernel_cmdline = ["lsm=...,bpf"]`, and the guest kernel must get it.
+#[test]
+fn a_labs_kernel_parameters_reach_the_guest_kernel() {
+    use labctl::engine::{self, Options, RunRequest};
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let ws = labctl::workspace::Workspace::at(project).unwrap();
+    let (sink, _rx) = std::sync::mpsc::channel();
+    let options = Options { kernel: Some("5.10".into()), quiet: true, ..Options::default() };
+    let env = engine::prepare(&ws, &options, &sink).unwrap();
+    let script = "mount -t securityfs securityfs /sys/kernel/security && cat /sys/kernel/security/lsm";
+    let command = ["/bin/sh".to_string(), "-c".into(), script.into()];
+    let run = labctl::runcmd::run_plan(&command, &[], Path::new("/"), 30.0, |_| true).unwrap();
+    let req = RunRequest {
+        plan: &run.plan,
+        binaries: &[],
+        files: &run.files,
+        modules: &[],
+        console: labctl::qemu::Console::Captured,
+        total: std::time::Duration::from_secs(60),
+        name: "test-kernel-cmdline",
+    };
+    let lsms = |cmdline: &[String]| {
+        let (run, _) = env.run_plan_with(&req, cmdline, &sink).unwrap();
+        let step = engine::step_results(&run.events).remove("run").unwrap();
+        assert_eq!(step.exit_code, Some(0), "{step:?}");
+        step.stdout.trim().split(',').map(str::to_string).collect::<Vec<_>>()
+    };
+    let default = lsms(&[]);
+    assert!(!default.contains(&"bpf".to_string()), "{default:?}");
+    let asked = lsms(&["lsm=lockdown,yama,apparmor,bpf".into()]);
+    assert!(asked.contains(&"bpf".to_string()), "{asked:?}");
+}
