@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 
 use anyhow::Context;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags};
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use nix::sys::signal::{SigSet, Signal};
 
 mod tail_calls {
@@ -42,6 +42,14 @@ pub fn run(out: &mut impl Write) -> anyhow::Result<()> {
     let open =
         tail_calls::TailCallsSkelBuilder::default().open(&mut storage).context("failed to open the BPF object")?;
     let mut skel = open.load().context("failed to load the BPF programs (is this running as root?)")?;
+    // From here on only a BPF program can change the handlers' marks: a
+    // frozen map refuses every write from user space, through any file
+    // descriptor, for the rest of its life.
+    for hits in [&skel.maps.execve_hits, &skel.maps.timer_hits] {
+        MapHandle::try_from(hits)
+            .and_then(|map| map.freeze())
+            .with_context(|| format!("failed to freeze {}", hits.name().to_string_lossy()))?;
+    }
     prog_array::fill(&skel).context("failed to fill the program array")?;
     // Only the dispatcher has an attach point; the handlers run as its
     // tail calls.
