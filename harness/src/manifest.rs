@@ -152,6 +152,10 @@ pub struct CheckSpec {
     /// `labctl hint N`.
     #[serde(default)]
     pub hints: Vec<String>,
+    /// The same tiers in Korean, shown instead when the locale or `--lang`
+    /// asks for Korean ([`HintLanguage`]); one for each of `hints`.
+    #[serde(default)]
+    pub hints_ko: Vec<String>,
     #[serde(default)]
     pub stream: StreamSel,
     #[serde(default)]
@@ -177,6 +181,71 @@ pub struct CheckSpec {
 impl CheckSpec {
     pub fn points(&self) -> u32 {
         self.points.unwrap_or(if self.precondition { 0 } else { 1 })
+    }
+}
+
+/// The language of the hints labctl shows. Process-wide, set once by the
+/// command line before any lab is loaded; labs loaded afterwards carry the
+/// hints of that language in [`CheckSpec::hints`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HintLanguage {
+    #[default]
+    English,
+    Korean,
+}
+
+static HINTS_IN_KOREAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl HintLanguage {
+    /// The language a locale variable names: Korean for `ko`, `ko_KR.UTF-8`
+    /// and the like, English otherwise.
+    pub fn from_locale(locale: &str) -> HintLanguage {
+        if locale == "ko" || locale.starts_with("ko_") || locale.starts_with("ko.") || locale.starts_with("ko@") {
+            HintLanguage::Korean
+        } else {
+            HintLanguage::English
+        }
+    }
+
+    /// The locale's language, as C programs find it: the first of
+    /// `LC_ALL`, `LC_MESSAGES` and `LANG` that is set and not empty.
+    pub fn from_env() -> HintLanguage {
+        ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .iter()
+            .filter_map(|var| std::env::var(var).ok())
+            .find(|value| !value.is_empty())
+            .map_or(HintLanguage::English, |locale| HintLanguage::from_locale(&locale))
+    }
+
+    pub fn set(self) {
+        HINTS_IN_KOREAN.store(self == HintLanguage::Korean, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn current() -> HintLanguage {
+        if HINTS_IN_KOREAN.load(std::sync::atomic::Ordering::Relaxed) {
+            HintLanguage::Korean
+        } else {
+            HintLanguage::English
+        }
+    }
+
+    /// The lab.toml field holding a check's hints in this language.
+    pub fn hints_field(self) -> &'static str {
+        match self {
+            HintLanguage::English => "hints",
+            HintLanguage::Korean => "hints_ko",
+        }
+    }
+}
+
+impl Manifest {
+    /// Puts the hints of `language` in every check's `hints`.
+    pub fn localize(&mut self, language: HintLanguage) {
+        if language == HintLanguage::Korean {
+            for check in &mut self.checks {
+                check.hints = std::mem::take(&mut check.hints_ko);
+            }
+        }
     }
 }
 
@@ -215,13 +284,16 @@ impl Lab {
     /// 0 already; parameters draw only integers, letters and picked values,
     /// so any other seed renders too.
     pub fn for_seed(&self, seed: u64) -> Result<Manifest, ManifestError> {
-        render(&self.path, &self.raw, seed)
+        let mut manifest = render(&self.path, &self.raw, seed)?;
+        manifest.localize(HintLanguage::current());
+        Ok(manifest)
     }
 
     /// The hints of check `index` as written, each `{{param}}` shown as
     /// `<param>`: outside a run no workload was drawn.
     pub fn hint_templates(&self, index: usize) -> Vec<String> {
-        let written = self.raw.get("checks").and_then(|c| c.get(index)).and_then(|c| c.get("hints"));
+        let field = HintLanguage::current().hints_field();
+        let written = self.raw.get("checks").and_then(|c| c.get(index)).and_then(|c| c.get(field));
         written
             .and_then(|h| h.as_array())
             .map(|tiers| tiers.iter().filter_map(|t| t.as_str()).map(params::placeholders).collect())
@@ -282,26 +354,6 @@ pub fn render(path: &Path, raw: &toml::Table, seed: u64) -> Result<Manifest, Man
     let mut rendered = params::render_table(&rest, &values, "").map_err(|(f, m)| err(f, m))?;
     if let Some(p) = param_table {
         rendered.insert("params".into(), p);
-    }
-    // A command line is words: `run = ["sleep", "{{n}}"]` keeps `{{n}}` a
-    // word even though a whole-string template of an integer is an integer.
-    if let Some(toml::Value::Array(steps)) = rendered.get_mut("steps") {
-        for step in steps.iter_mut().filter_map(|s| s.as_table_mut()) {
-            if let Some(toml::Value::Array(words)) = step.get_mut("run") {
-                for w in words.iter_mut() {
-                    if let toml::Value::Integer(i) = w {
-                        *w = toml::Value::String(i.to_string());
-                    }
-                }
-            }
-            if let Some(toml::Value::Table(env)) = step.get_mut("env") {
-                for (_, v) in env.iter_mut() {
-                    if let toml::Value::Integer(i) = v {
-                        *v = toml::Value::String(i.to_string());
-                    }
-                }
-            }
-        }
     }
     rendered.try_into().map_err(|e: toml::de::Error| ManifestError {
         path: path.to_path_buf(),
@@ -461,6 +513,17 @@ fn validate_check(c: &CheckSpec, steps: &HashSet<&str>) -> Result<(), (&'static 
     if c.hints.len() < 2 || c.hints.iter().any(|h| h.trim().is_empty()) {
         return Err(("hints", "give at least two tiers of hints: a nudge first, then a more explicit one".into()));
     }
+    if c.hints_ko.len() != c.hints.len() || c.hints_ko.iter().any(|h| h.trim().is_empty()) {
+        return Err((
+            "hints_ko",
+            format!(
+                "give the {} tier(s) of `hints` in Korean too, one non-empty string each, in the same order \
+                 ({} given)",
+                c.hints.len(),
+                c.hints_ko.iter().filter(|h| !h.trim().is_empty()).count()
+            ),
+        ));
+    }
     if let Some(s) = &c.step {
         if !steps.contains(s.as_str()) {
             let mut known: Vec<_> = steps.iter().copied().collect();
@@ -579,6 +642,8 @@ pub fn load(root: &Path, dir: &Path, known_kernels: &[String]) -> Result<Lab, Ma
     let manifest = render(&path, &raw, 0)?;
     let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     validate(&path, &manifest, &dir_name, known_kernels)?;
+    let mut manifest = manifest;
+    manifest.localize(HintLanguage::current());
     for (i, f) in manifest.student_files.iter().enumerate() {
         if !dir.join(f).is_file() {
             return Err(ManifestError {
@@ -620,6 +685,7 @@ kind = "output"
 step = "hello"
 regex = ["Hello World.*uname"]
 hints = ["one", "two"]
+hints_ko = ["하나", "둘"]
 "#;
 
     fn path() -> PathBuf {
@@ -674,6 +740,34 @@ hints = ["one", "two"]
     fn one_hint_is_not_enough() {
         let err = error_of(&GOOD.replace("hints = [\"one\", \"two\"]", "hints = [\"one\"]"));
         assert!(err.contains("checks[0].hints"), "{err}");
+    }
+
+    #[test]
+    fn every_hint_tier_needs_its_korean_tier() {
+        for korean in ["", "hints_ko = [\"하나\"]", "hints_ko = [\"하나\", \" \"]", "hints_ko = [\"하나\", \"둘\", \"셋\"]"] {
+            let err = error_of(&GOOD.replace("hints_ko = [\"하나\", \"둘\"]", korean));
+            assert!(err.contains("labs/03-hello-world/lab.toml"), "{err}");
+            assert!(err.contains("checks[0].hints_ko") && err.contains("2 tier(s)"), "{korean}: {err}");
+        }
+    }
+
+    #[test]
+    fn korean_hints_replace_the_english_ones_when_asked_for() {
+        let mut m = check(GOOD).unwrap();
+        m.localize(HintLanguage::English);
+        assert_eq!(m.checks[0].hints, ["one", "two"]);
+        m.localize(HintLanguage::Korean);
+        assert_eq!(m.checks[0].hints, ["하나", "둘"]);
+    }
+
+    #[test]
+    fn the_locale_decides_the_hint_language() {
+        for korean in ["ko", "ko_KR.UTF-8", "ko_KR", "ko.UTF-8", "ko_KR@euro"] {
+            assert_eq!(HintLanguage::from_locale(korean), HintLanguage::Korean, "{korean}");
+        }
+        for english in ["", "C", "C.UTF-8", "en_US.UTF-8", "kok_IN", "POSIX"] {
+            assert_eq!(HintLanguage::from_locale(english), HintLanguage::English, "{english}");
+        }
     }
 
     #[test]
