@@ -36,7 +36,10 @@ fn a_run_of_the_learners_code_is_recorded_and_the_hint_ladder_climbs() {
     // A second failure of the same check offers the next tier...
     let out = with_progress(&file).args(["lab", "1", "-v"]).output().unwrap();
     let shown = text(&out);
-    assert!(shown.lines().any(|l| l.starts_with("> ") && l.contains("qemu-system-x86_64 ")), "-v shows the QEMU command line:\n{shown}");
+    assert!(
+        shown.lines().any(|l| l.starts_with("> ") && l.contains("qemu-system-x86_64 ")),
+        "-v shows the QEMU command line:\n{shown}"
+    );
     assert!(shown.contains("Another hint: just hint 1 --next"), "{shown}");
     // ...which `hint --next` unlocks and the next run shows.
     let out = with_progress(&file).args(["hint", "1", "--next"]).output().unwrap();
@@ -53,7 +56,10 @@ fn a_run_of_the_learners_code_is_recorded_and_the_hint_ladder_climbs() {
 
     let out = with_progress(&file).arg("progress").output().unwrap();
     let table = text(&out);
-    assert!(table.contains("syscall-census") && table.contains("failed") && table.contains("Next: just lab 1"), "{table}");
+    assert!(
+        table.contains("syscall-census") && table.contains("failed") && table.contains("Next: just lab 1"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -66,7 +72,10 @@ fn the_solution_stays_closed_until_the_lab_passes() {
     let out = with_progress(&file).args(["solution", "3", "--force"]).output().unwrap();
     let diff = text(&out);
     assert_eq!(out.status.code(), Some(0), "{diff}");
-    assert!(diff.contains("--- yours/src/bpf/hello.bpf.c") && diff.contains("+++ reference/src/bpf/hello.bpf.c"), "{diff}");
+    assert!(
+        diff.contains("--- yours/src/bpf/hello.bpf.c") && diff.contains("+++ reference/src/bpf/hello.bpf.c"),
+        "{diff}"
+    );
     std::fs::write(
         &file,
         r#"{"version":1,"labs":{"3":{"status":"passed","ever_passed":true,"points":6,"max_points":6,"last_run":0,"seed":1,"runs":1}}}"#,
@@ -109,8 +118,12 @@ fn the_class_edition_has_no_solutions_and_grades_a_starter_as_failing() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(report["points"], 0, "an untouched starter scores nothing:\n{shown}");
-    assert!(report["labs"].as_array().unwrap().iter().all(|l| l["passed"] == false && l["error"].is_null()), "{report}");
-    let verify = labctl().current_dir(&dest).env("WORKBOOK_ROOT", &dest).args(["lab", "1", "--solution"]).output().unwrap();
+    assert!(
+        report["labs"].as_array().unwrap().iter().all(|l| l["passed"] == false && l["error"].is_null()),
+        "{report}"
+    );
+    let verify =
+        labctl().current_dir(&dest).env("WORKBOOK_ROOT", &dest).args(["lab", "1", "--solution"]).output().unwrap();
     assert_eq!(verify.status.code(), Some(2), "{}", text(&verify));
 }
 
@@ -125,4 +138,16 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn on_a_terminal_a_spinner_says_what_the_run_waits_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = with_progress(&dir.path().join("progress.json"));
+    cmd.args(["lab", "1"]);
+    let mut session = rexpect::session::spawn_command(cmd, Some(300_000)).unwrap();
+    session.exp_string("booting the VM").expect("the spinner names the boot");
+    let (before, _) = session.exp_regex(r"Lab 01: \d+/\d+ checks passed").expect("the verdict");
+    assert!(!before.lines().any(|l| l.trim_start().starts_with("> ")), "no command lines on a terminal:\n{before}");
+    session.exp_eof().expect("labctl ends");
 }
