@@ -11,11 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use workbook_agent::{Plan, Stream};
 
 use crate::accel::AccelChoice;
-use crate::builder::Variant;
 use crate::builder;
+use crate::builder::Variant;
 use crate::engine::{self, EngineEvent, Env, LabReport, LabRun, Options, RunRequest};
 use crate::error::{Error, Result};
-use crate::manifest::Lab;
+use crate::manifest::{HintLanguage, Lab};
 use crate::qemu::Console;
 use crate::report::{self, TerminalOptions};
 use crate::workspace::Workspace;
@@ -27,6 +27,10 @@ pub const RUN_HARNESS_ERROR: u8 = 125;
 #[derive(Debug, Parser)]
 #[command(name = "labctl", version, about = "Build, run and grade eBPF Workbook labs in a pinned-kernel VM")]
 pub struct Cli {
+    /// Language of the hints: en or ko. Default: Korean when LC_ALL,
+    /// LC_MESSAGES or LANG (the first one set) starts with `ko`.
+    #[arg(long, global = true, value_parser = ["en", "ko"])]
+    pub lang: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -191,6 +195,12 @@ pub fn main(cli: Cli) -> ExitCode {
         let _ = on_signal(signal);
     }
     let is_run = matches!(cli.command, Command::Run { .. } | Command::Shell { .. });
+    match cli.lang.as_deref() {
+        Some("ko") => HintLanguage::Korean,
+        Some(_) => HintLanguage::English,
+        None => HintLanguage::from_env(),
+    }
+    .set();
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -306,8 +316,7 @@ fn lab(
         run.hint_tiers = crate::progress::Progress::load(&ws.root).map(|p| p.tiers(number)).unwrap_or_default();
     }
     let term = Terminal::start(TerminalOptions { console, progress: !vm.quiet });
-    let result =
-        engine::prepare(&ws, &opts, &term.sink).and_then(|env| engine::run_lab(&env, &lab, &run, &term.sink));
+    let result = engine::prepare(&ws, &opts, &term.sink).and_then(|env| engine::run_lab(&env, &lab, &run, &term.sink));
     term.finish();
     let report = result?;
     if learner {
@@ -520,8 +529,17 @@ fn verify_one(env: &Env, lab: &Lab, seed: Option<u64>, mutants: bool, sink: &eng
     match (starter.passed, starter_hint, starter.points) {
         (true, ..) => finding(false, format!("the starter PASSES its checks (seed {})", starter.seed)),
         (false, false, _) => finding(false, "the starter fails without a hint".into()),
-        (false, true, p) if p > 0 => finding(false, format!("the untouched starter scores {p} points; it must score 0")),
-        _ => finding(true, format!("starter fails {} of {} checks with a hint, 0 points", starter.failed_checks(), starter.checks.len())),
+        (false, true, p) if p > 0 => {
+            finding(false, format!("the untouched starter scores {p} points; it must score 0"))
+        }
+        _ => finding(
+            true,
+            format!(
+                "starter fails {} of {} checks with a hint, 0 points",
+                starter.failed_checks(),
+                starter.checks.len()
+            ),
+        ),
     }
     if solution.passed {
         finding(true, "solution passes".into());
@@ -535,7 +553,11 @@ fn verify_one(env: &Env, lab: &Lab, seed: Option<u64>, mutants: bool, sink: &eng
     let patches = builder::mutants(lab);
     if patches.len() < MIN_MUTANTS {
         v.ok = false;
-        v.lines.push(format!("only {} mutants in {}; a lab ships at least {MIN_MUTANTS}", patches.len(), lab.solution_dir.join("mutants").display()));
+        v.lines.push(format!(
+            "only {} mutants in {}; a lab ships at least {MIN_MUTANTS}",
+            patches.len(),
+            lab.solution_dir.join("mutants").display()
+        ));
     }
     for patch in patches {
         let name = builder::mutant_name(&patch);
@@ -545,7 +567,11 @@ fn verify_one(env: &Env, lab: &Lab, seed: Option<u64>, mutants: bool, sink: &eng
         if report.passed {
             v.missed += 1;
             v.ok = false;
-            v.lines.push(format!("mutant {name} PASSES every check (seed {}): {}", report.seed, builder::mutant_summary(&patch)));
+            v.lines.push(format!(
+                "mutant {name} PASSES every check (seed {}): {}",
+                report.seed,
+                builder::mutant_summary(&patch)
+            ));
         } else if !compiled {
             v.missed += 1;
             v.ok = false;
@@ -772,7 +798,10 @@ fn shell(lab_number: Option<u32>, solution: bool, vm: &VmArgs) -> Result<ExitCod
             match built.build {
                 builder::LabBuild::Built(bins) => (bins, lab.manifest.modules.clone()),
                 builder::LabBuild::Failed(output) => {
-                    eprintln!("{}\nLab {number} does not compile: fix the errors above, then try again.", output.trim_end());
+                    eprintln!(
+                        "{}\nLab {number} does not compile: fix the errors above, then try again.",
+                        output.trim_end()
+                    );
                     return Ok(ExitCode::from(1));
                 }
             }

@@ -744,7 +744,9 @@ hints_ko = ["하나", "둘"]
 
     #[test]
     fn every_hint_tier_needs_its_korean_tier() {
-        for korean in ["", "hints_ko = [\"하나\"]", "hints_ko = [\"하나\", \" \"]", "hints_ko = [\"하나\", \"둘\", \"셋\"]"] {
+        for korean in
+            ["", "hints_ko = [\"하나\"]", "hints_ko = [\"하나\", \" \"]", "hints_ko = [\"하나\", \"둘\", \"셋\"]"]
+        {
             let err = error_of(&GOOD.replace("hints_ko = [\"하나\", \"둘\"]", korean));
             assert!(err.contains("labs/03-hello-world/lab.toml"), "{err}");
             assert!(err.contains("checks[0].hints_ko") && err.contains("2 tier(s)"), "{korean}: {err}");

@@ -83,3 +83,25 @@ fn hint_prints_every_tier() {
         .stdout(predicate::str::contains("hint 1: No 'Hello World ... uname'"))
         .stdout(predicate::str::contains("hint 2: bpf_printk"));
 }
+
+#[test]
+fn hint_speaks_korean_for_a_korean_locale_and_for_lang_ko() {
+    let hangul = || predicate::str::is_match("[\u{AC00}-\u{D7A3}]").unwrap();
+    labctl()
+        .args(["hint", "2"])
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "ko_KR.UTF-8")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("hint 1: ebpf-vs-ptrace ebpf가 실패했다"))
+        .stdout(hangul());
+    labctl().args(["--lang", "ko", "hint", "2"]).env("LC_ALL", "C.UTF-8").assert().code(0).stdout(hangul());
+    labctl()
+        .args(["hint", "2", "--lang", "en"])
+        .env("LC_ALL", "ko_KR.UTF-8")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("hint 1: ebpf-vs-ptrace ebpf failed"))
+        .stdout(hangul().not());
+}
