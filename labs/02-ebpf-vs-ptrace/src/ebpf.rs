@@ -44,6 +44,12 @@ pub fn count(program: &Path, args: &[String]) -> anyhow::Result<(Census, Duratio
     let ran = started.elapsed();
     let census = read_counts(&skel.maps.syscall_counts)?;
     // ANCHOR_END: main
+    // For the grader: with LAB02_PIN set, the program stays loaded after we
+    // exit, pinned at that path, so that bpftool can show what the kernel
+    // knows about it (its type, how many times it ran).
+    if let Some(pin) = std::env::var_os("LAB02_PIN") {
+        skel.progs.count_syscall.pin(&pin).with_context(|| format!("pinning the program at {}", pin.display()))?;
+    }
     Ok((census, ran))
 }
 

@@ -6,26 +6,62 @@
 //! check = "syscall_calls"
 //! args = { expected = "strace", actual = "ebpf", ignore = ["exit_group"] }
 //! # optional: expected_stream / actual_stream = "stdout" | "stderr"
-//! # (default "stderr", where strace prints)
+//! # (default "stderr", where strace prints), only = ["openat", ...]
 //! ```
 //!
 //! `ignore` names syscalls that one counter sees and the other cannot (a
 //! call that never returns, such as exit_group, has no exit to count).
+//! `only` compares just the syscalls it names: for a multi-threaded
+//! workload whose memory and futex calls depend on how the threads happen
+//! to interleave, the calls it makes a known number of times.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use super::strace_table::{Table, ignored, read_table, validate_pair};
 use super::{NamedCheck, Observations, Outcome, Status};
 
-pub const CHECK: NamedCheck = NamedCheck { name: "syscall_calls", validate: validate_pair, evaluate };
+pub const CHECK: NamedCheck = NamedCheck { name: "syscall_calls", validate, evaluate };
+
+fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
+    let mut pair = args.clone();
+    if pair.remove("only").is_some() && only(args)?.is_empty() {
+        return Err("only must name at least one syscall".into());
+    }
+    validate_pair(&pair, steps)
+}
+
+/// The syscalls `only` names; empty when it is absent (compare them all).
+fn only(args: &toml::Table) -> Result<BTreeSet<String>, String> {
+    match args.get("only") {
+        None => Ok(BTreeSet::new()),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("only: {v} is not a string")))
+            .collect(),
+        Some(other) => Err(format!("only must be a list of syscall names, not {other}")),
+    }
+}
+
+/// Which syscalls are compared: none that `ignore` names, and only those
+/// that `only` names when it names any.
+pub struct Compared {
+    pub ignore: BTreeSet<String>,
+    pub only: BTreeSet<String>,
+}
+
+impl Compared {
+    fn contains(&self, name: &str) -> bool {
+        !self.ignore.contains(name) && (self.only.is_empty() || self.only.contains(name))
+    }
+}
 
 /// One line per syscall whose calls differ, the biggest counts first.
-pub fn compare(expected: &Table, actual: &Table, ignore: &BTreeSet<String>) -> Vec<String> {
+pub fn compare(expected: &Table, actual: &Table, compared: &Compared) -> Vec<String> {
     let calls = |t: &Table, name: &str| t.rows.get(name).map_or(0, |c| c.calls);
-    let names: BTreeSet<&String> = expected.rows.keys().chain(actual.rows.keys()).collect();
+    let names: BTreeSet<&String> = expected.rows.keys().chain(actual.rows.keys()).chain(compared.only.iter()).collect();
     let mut differ: Vec<(&String, u64, u64)> = names
         .into_iter()
-        .filter(|n| !ignore.contains(*n))
+        .filter(|n| compared.contains(n))
         .map(|n| (n, calls(expected, n), calls(actual, n)))
         .filter(|(_, e, a)| e != a)
         .collect();
@@ -33,32 +69,34 @@ pub fn compare(expected: &Table, actual: &Table, ignore: &BTreeSet<String>) -> V
     differ.into_iter().map(|(n, e, a)| format!("{n:<18} expected {e:<8} got {a}")).collect()
 }
 
-/// Calls in the table, leaving out the ignored syscalls.
-fn counted(t: &Table, ignore: &BTreeSet<String>) -> u64 {
-    t.rows.iter().filter(|(n, _)| !ignore.contains(*n)).map(|(_, c)| c.calls).sum()
+/// Calls in the table of the compared syscalls.
+fn counted(t: &Table, compared: &Compared) -> u64 {
+    t.rows.iter().filter(|(n, _)| compared.contains(n)).map(|(_, c)| c.calls).sum()
 }
 
 fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let bad = |m: String| (Status::Bad, m);
     let (exp_name, expected) = read_table(args, obs, "expected")?;
     let (act_name, actual) = read_table(args, obs, "actual")?;
-    let ignore = ignored(args).map_err(bad)?;
-    let diffs = compare(&expected, &actual, &ignore);
-    let leaving_out = match ignore.iter().map(String::as_str).collect::<Vec<_>>().join(", ") {
-        names if names.is_empty() => String::new(),
-        names => format!(" (leaving out {names})"),
+    let compared = Compared { ignore: ignored(args).map_err(bad)?, only: only(args).map_err(bad)? };
+    let diffs = compare(&expected, &actual, &compared);
+    let join = |set: &BTreeSet<String>| set.iter().map(String::as_str).collect::<Vec<_>>().join(", ");
+    let leaving_out = match (join(&compared.only), join(&compared.ignore)) {
+        (only, _) if !only.is_empty() => format!(" (comparing only {only})"),
+        (_, ignore) if !ignore.is_empty() => format!(" (leaving out {ignore})"),
+        _ => String::new(),
     };
     if diffs.is_empty() {
         return Ok(format!(
             "`{act_name}` counted the same {} calls of {} syscalls as `{exp_name}`{leaving_out}",
-            counted(&expected, &ignore),
-            expected.rows.keys().filter(|n| !ignore.contains(*n)).count()
+            counted(&expected, &compared),
+            expected.rows.keys().filter(|n| compared.contains(n)).count()
         ));
     }
     let mut detail = format!(
         "`{act_name}` counted {} calls, `{exp_name}` {}{leaving_out}; the syscalls that differ:",
-        counted(&actual, &ignore),
-        counted(&expected, &ignore)
+        counted(&actual, &compared),
+        counted(&expected, &compared)
     );
     for d in diffs.iter().take(12) {
         detail.push_str("\n    ");
@@ -97,10 +135,10 @@ mod tests {
     #[test]
     fn calls_agree_whatever_the_errors_and_order() {
         let (e, a) = (parse_table(STRACE).unwrap(), parse_table(EBPF).unwrap());
-        let ignore = BTreeSet::from(["exit_group".to_string()]);
+        let ignore = Compared { ignore: BTreeSet::from(["exit_group".to_string()]), only: BTreeSet::new() };
         assert!(compare(&e, &a, &ignore).is_empty());
         assert_eq!(counted(&a, &ignore), 20002);
-        let diffs = compare(&e, &a, &BTreeSet::new());
+        let diffs = compare(&e, &a, &all());
         assert_eq!(diffs.len(), 1);
         assert!(diffs[0].starts_with("exit_group") && diffs[0].contains("expected 0") && diffs[0].ends_with("got 1"));
     }
@@ -110,7 +148,31 @@ mod tests {
         let e = parse_table(STRACE).unwrap();
         let mut a = e.clone();
         a.rows.remove("read");
-        let diffs = compare(&e, &a, &BTreeSet::new());
+        let diffs = compare(&e, &a, &all());
         assert!(diffs[0].starts_with("read") && diffs[0].contains("expected 10000") && diffs[0].ends_with("got 0"));
+    }
+
+    fn all() -> Compared {
+        Compared { ignore: BTreeSet::new(), only: BTreeSet::new() }
+    }
+
+    #[test]
+    fn only_compares_the_named_syscalls_even_when_both_lack_them() {
+        let (e, mut a) = (parse_table(STRACE).unwrap(), parse_table(EBPF).unwrap());
+        a.rows.get_mut("getrandom").unwrap().calls = 7;
+        let only =
+            |names: &[&str]| Compared { ignore: BTreeSet::new(), only: names.iter().map(|n| n.to_string()).collect() };
+        assert!(compare(&e, &a, &only(&["read", "write"])).is_empty());
+        assert_eq!(counted(&a, &only(&["read", "write"])), 20001);
+        assert_eq!(compare(&e, &a, &only(&["read", "getrandom"])).len(), 1);
+        // A syscall that `only` names and neither table has is no difference.
+        assert!(compare(&e, &a, &only(&["openat"])).is_empty());
+        let steps = HashSet::from(["strace", "ebpf"]);
+        let args = |t: &str| -> toml::Table { toml::from_str(t).unwrap() };
+        let good = "expected = \"strace\"\nactual = \"ebpf\"";
+        assert!(validate(&args(&format!("{good}\nonly = [\"openat\"]")), &steps).is_ok());
+        assert!(validate(&args(&format!("{good}\nonly = []")), &steps).is_err());
+        assert!(validate(&args(&format!("{good}\nonly = \"openat\"")), &steps).is_err());
+        assert!(validate(&args(&format!("{good}\nonlyy = [\"openat\"]")), &steps).is_err());
     }
 }
