@@ -149,7 +149,7 @@ pub struct RunRequest<'a> {
     pub console: Console,
     /// Bound on the run after boot.
     pub total: Duration,
-    /// Names the console log: `target/labctl/runs/<name>.console.log`.
+    /// Names the console log: `target/labctl/runs/<pid>/<name>.console.log`.
     pub name: &'a str,
 }
 

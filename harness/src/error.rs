@@ -23,6 +23,9 @@ pub enum Error {
     VmTimeout { seconds: f64, log: PathBuf },
     #[error("the VM ended before the lab finished: {message}\n  console log: {}", log.display())]
     VmDied { message: String, log: PathBuf },
+    /// A run the harness could not finish, as its report says.
+    #[error("{0}")]
+    Run(String),
     #[error("interrupted")]
     Interrupted,
     #[error("{context}: {source}")]

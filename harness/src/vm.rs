@@ -39,13 +39,59 @@ pub enum VmEvent<'a> {
     Agent(&'a Event),
 }
 
-/// A run that reached the agent's `done`.
+/// A run that reached the agent: everything it reported, and how it ended.
 #[derive(Debug, Clone)]
 pub struct VmRun {
+    /// Every event received, also when the run ended early.
     pub events: Vec<Event>,
     pub boot_ms: u64,
     pub total_ms: u64,
     pub log: PathBuf,
+    pub end: RunEnd,
+}
+
+/// How a run that reached the agent ended. Only `Completed` means that
+/// every step had its chance; the others keep what was received so far.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEnd {
+    /// The agent said it was done.
+    Completed,
+    /// The whole run's limit passed; QEMU was killed.
+    TimedOut { seconds: f64 },
+    /// The guest kernel panicked (`message` is the console's panic line).
+    Panicked { message: String },
+    /// QEMU exited before the agent was done. `by_guest`: QEMU exited
+    /// normally without an error, so the guest itself rebooted or powered
+    /// off; otherwise QEMU failed or was killed.
+    Died { message: String, by_guest: bool },
+}
+
+impl RunEnd {
+    pub fn is_completed(&self) -> bool {
+        *self == RunEnd::Completed
+    }
+
+    /// Why the run ended early, as the end of a sentence ("the VM ...").
+    pub fn reason(&self) -> String {
+        match self {
+            RunEnd::Completed => "the run completed".into(),
+            RunEnd::TimedOut { seconds } => format!("the VM timed out after {seconds} s"),
+            RunEnd::Panicked { message } => format!("the guest kernel panicked ({message})"),
+            RunEnd::Died { message, .. } => format!("the VM died ({message})"),
+        }
+    }
+
+    /// The harness error this ending amounts to, for a caller that needed
+    /// the whole run; None when it completed.
+    pub fn error(&self, log: &Path) -> Option<Error> {
+        let log = log.to_path_buf();
+        match self.clone() {
+            RunEnd::Completed => None,
+            RunEnd::TimedOut { seconds } => Some(Error::VmTimeout { seconds, log }),
+            RunEnd::Panicked { message } => Some(Error::KernelPanic { message, log }),
+            RunEnd::Died { message, .. } => Some(Error::VmDied { message, log }),
+        }
+    }
 }
 
 /// Kills and reaps QEMU on every path out of [`run`], panics included.
@@ -128,6 +174,7 @@ pub fn run(
     let mut events_closed = false;
     let mut panic_line: Option<String> = None;
     let mut qemu_errors = Vec::new();
+    let mut timed_out = false;
     let fail_log = log_path.to_path_buf();
 
     loop {
@@ -189,15 +236,29 @@ pub fn run(
             return Err(Error::Boot { message, log: fail_log });
         }
         if elapsed > timeouts.total {
-            return Err(Error::VmTimeout { seconds: timeouts.total.as_secs_f64(), log: fail_log });
+            if booted.is_none() {
+                return Err(Error::VmTimeout { seconds: timeouts.total.as_secs_f64(), log: fail_log });
+            }
+            timed_out = true;
+            break;
         }
     }
     let total_ms = started.elapsed().as_millis() as u64;
+    // Reaped here, before anything is reported: no VM outlives its run.
+    let status = guard.0.try_wait().ok().flatten();
     drop(guard);
+    let kept_log = log_path.to_path_buf();
+    let ran = move |end: RunEnd| Ok(VmRun { events, boot_ms: booted.unwrap_or(0), total_ms, log: kept_log, end });
     if done_at.is_some() {
-        return Ok(VmRun { events, boot_ms: booted.unwrap_or(0), total_ms, log: log_path.to_path_buf() });
+        return ran(RunEnd::Completed);
+    }
+    if timed_out {
+        return ran(RunEnd::TimedOut { seconds: timeouts.total.as_secs_f64() });
     }
     if let Some(message) = panic_line {
+        if booted.is_some() {
+            return ran(RunEnd::Panicked { message });
+        }
         return Err(Error::KernelPanic { message, log: fail_log });
     }
     if booted.is_none() {
@@ -208,12 +269,15 @@ pub fn run(
         };
         return Err(Error::Boot { message, log: fail_log });
     }
-    let message = if qemu_errors.is_empty() {
-        "the VM powered off without the agent finishing".to_string()
-    } else {
+    let by_guest = qemu_errors.is_empty() && status.is_some_and(|s| s.success());
+    let message = if !qemu_errors.is_empty() {
         format!("QEMU: {}", qemu_errors.join("\n  "))
+    } else if by_guest {
+        "the guest powered off or rebooted without the agent finishing".to_string()
+    } else {
+        format!("QEMU ended ({}) without the agent finishing", status.map_or("not reaped".into(), |s| s.to_string()))
     };
-    Err(Error::VmDied { message, log: fail_log })
+    ran(RunEnd::Died { message, by_guest })
 }
 
 struct StopOnDrop(Arc<AtomicBool>);

@@ -6,6 +6,27 @@ use crate::error::{Error, Result};
 use crate::kernels::Matrix;
 use crate::manifest::{self, Lab};
 
+/// Where one VM run keeps its console log and listens for its events.
+/// Dropping it removes the socket and frees the name.
+#[derive(Debug)]
+pub struct RunFiles {
+    pub log: PathBuf,
+    pub socket: PathBuf,
+    stem: String,
+}
+
+static RUN_NAMES_IN_USE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+impl Drop for RunFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        RUN_NAMES_IN_USE.lock().unwrap_or_else(|p| p.into_inner()).retain(|s| *s != self.stem);
+    }
+}
+
+/// How many run directories of finished labctl processes are kept.
+pub const KEEP_RUN_DIRS: usize = 20;
+
 /// The checkout labctl works on.
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -67,12 +88,80 @@ impl Workspace {
         self.root.join("vm/cache")
     }
 
-    /// Per-run files: console logs, sockets, reports.
+    /// Per-run files: a directory per labctl process (see [`Self::run_dir`]).
     pub fn runs_dir(&self) -> PathBuf {
         self.target_dir().join("labctl/runs")
     }
 
+    /// This process's directory for the console logs and event sockets of
+    /// its VMs, so that two labctl processes never share one.
+    pub fn run_dir(&self) -> PathBuf {
+        self.run_dir_of(std::process::id())
+    }
+
+    /// The run directory of the labctl process `pid`.
+    pub fn run_dir_of(&self, pid: u32) -> PathBuf {
+        self.runs_dir().join(pid.to_string())
+    }
+
+    /// Creates this process's run directory and, once per process, removes
+    /// the directories of finished processes beyond the newest
+    /// [`KEEP_RUN_DIRS`], so that their console logs stay around a while.
+    pub fn create_run_dir(&self) -> Result<PathBuf> {
+        static PRUNED: std::sync::Once = std::sync::Once::new();
+        let dir = self.run_dir();
+        std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+        PRUNED.call_once(|| prune_run_dirs(&self.runs_dir(), KEEP_RUN_DIRS));
+        Ok(dir)
+    }
+
+    /// A console log and an events socket for one VM run named `name`, in
+    /// this process's run directory. While they are held, another run of
+    /// this process with the same name (on another thread) gets a number;
+    /// a later run reuses the name, and its log replaces the earlier one.
+    pub fn run_files(&self, name: &str) -> Result<RunFiles> {
+        let dir = self.create_run_dir()?;
+        let stem = {
+            let mut used = RUN_NAMES_IN_USE.lock().unwrap_or_else(|p| p.into_inner());
+            let stem = (1..)
+                .map(|n| if n == 1 { name.to_string() } else { format!("{name}-{n}") })
+                .find(|s| !used.contains(s))
+                .expect("an unused name");
+            used.push(stem.clone());
+            stem
+        };
+        let mut socket = dir.join(format!("{stem}.sock"));
+        // A Unix socket's path has a small limit (108 bytes on Linux).
+        if socket.as_os_str().len() > 100 {
+            socket = std::env::temp_dir().join(format!("labctl-{}-{stem}.sock", std::process::id()));
+        }
+        Ok(RunFiles { log: dir.join(format!("{stem}.console.log")), socket, stem })
+    }
+
     pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
         path.strip_prefix(&self.root).unwrap_or(path)
+    }
+}
+
+/// Removes run directories (named by pid) of processes that no longer
+/// exist, oldest first, keeping `keep` of them.
+fn prune_run_dirs(runs: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(runs) else { return };
+    let mut finished: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            // A live process (or one that reuses the pid) keeps its directory.
+            if Path::new(&format!("/proc/{pid}")).exists() {
+                return None;
+            }
+            Some((e.metadata().ok()?.modified().ok()?, e.path()))
+        })
+        .collect();
+    finished.sort();
+    let excess = finished.len().saturating_sub(keep);
+    for (_, dir) in finished.into_iter().take(excess) {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

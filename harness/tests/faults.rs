@@ -5,11 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{labctl_run_marked, qemu_processes_with};
+use common::{labctl_watched, labctl_watched_interrupted};
 use labctl::engine::{self, Options, RunRequest};
 use labctl::qemu::Console;
 use labctl::workspace::Workspace;
-use workbook_agent::{Plan, Step};
+use workbook_agent::Plan;
 
 fn env() -> engine::Env {
     let ws = Workspace::at(common::root()).unwrap();
@@ -20,20 +20,13 @@ fn env() -> engine::Env {
 #[test]
 fn a_hanging_step_times_out_within_its_timeout_plus_5_s() {
     let env = env();
-    let step = Step {
-        name: "hang".into(),
-        run: vec!["/bin/sleep".into(), "600".into()],
-        timeout_s: 3.0,
-        uid: 0,
-        background: false,
-        ready: None,
-        env: Vec::new(),
-    };
+    let step = common::step("hang", &["/bin/sleep", "600"], 3.0);
     let plan = Plan { steps: vec![step], ..Plan::default() };
     let (sink, _rx) = std::sync::mpsc::channel();
     let req = RunRequest {
         plan: &plan,
         binaries: &[],
+        files: &[],
         modules: &[],
         console: Console::Captured,
         total: Duration::from_secs(60),
@@ -49,22 +42,40 @@ fn a_hanging_step_times_out_within_its_timeout_plus_5_s() {
 }
 
 #[test]
-fn labctl_run_reports_a_timeout_and_leaves_no_qemu() {
-    let (out, marker) = labctl_run_marked(&["run", "--timeout", "3", "--", "/bin/sleep", "600"]);
-    assert_eq!(out.status.code(), Some(124), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out after 3 s"));
-    assert_eq!(qemu_processes_with(&marker), Vec::<String>::new());
+fn labctl_run_reports_a_timeout_and_reaps_its_qemu_before_exiting() {
+    let run = labctl_watched(&["run", "--timeout", "3", "--", "/bin/sleep", "600"], &[], Duration::from_secs(150));
+    assert_eq!(run.output.status.code(), Some(124), "{}", run.stderr());
+    assert!(run.stderr().contains("timed out after 3 s"), "{}", run.stderr());
 }
 
 #[test]
 fn a_guest_kernel_panic_is_reported_as_one_with_the_log() {
     let started = Instant::now();
-    let (out, marker) = labctl_run_marked(&["run", "--", "/bin/sh", "-c", "echo c > /proc/sysrq-trigger; sleep 600"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    let run = labctl_watched(
+        &["run", "--", "/bin/sh", "-c", "echo c > /proc/sysrq-trigger; sleep 600"],
+        &[],
+        Duration::from_secs(150),
+    );
+    let stderr = run.stderr();
+    assert_eq!(run.output.status.code(), Some(125), "{stderr}");
     assert!(stderr.contains("the guest kernel panicked"), "{stderr}");
     let log = stderr.lines().find_map(|l| l.trim().strip_prefix("console log: ")).expect("the log's path is printed");
     assert!(std::fs::read_to_string(log).unwrap().contains("Kernel panic"));
     assert!(started.elapsed() < Duration::from_secs(120), "a panic must end the run at once, not at a timeout");
-    assert_eq!(qemu_processes_with(&marker), Vec::<String>::new());
+    assert!(!run.qemus.is_empty());
+}
+
+#[test]
+fn ctrl_c_kills_and_reaps_qemu_before_labctl_exits() {
+    // The guest would sleep for ten minutes: only labctl's guard can end
+    // this VM, and it must have done so while labctl is still running.
+    let run = labctl_watched_interrupted(
+        &["run", "--", "/bin/sleep", "600"],
+        &[],
+        Duration::from_secs(150),
+        Some(Duration::from_secs(3)),
+    );
+    assert_eq!(run.output.status.code(), Some(125), "{}", run.stderr());
+    assert!(run.stderr().contains("interrupted"), "{}", run.stderr());
+    assert!(!run.qemus.is_empty());
 }

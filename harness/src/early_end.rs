@@ -1,0 +1,121 @@
+//! Grading a run that ended before the agent was done: the steps that ran
+//! keep their verdicts, the checks that needed the rest are MISSING with
+//! the reason, and the blame goes where it belongs.
+//!
+//! A run ends early when the VM times out, QEMU dies, or the guest kernel
+//! panics. When the guest kernel panicked, or the guest powered itself off,
+//! while a lab step was running, that step did it (it ran out of memory,
+//! it rebooted the machine): a student failure, exit 1. Every other early
+//! end is the harness's (QEMU failed or was killed, the guest is stuck
+//! although every step has a timeout that fits in the lab's): exit 2.
+
+use workbook_agent::Event;
+
+use crate::checks::{Status, Verdict};
+use crate::vm::{RunEnd, VmRun};
+
+/// What an early end means for the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlyEnd {
+    /// Appended to every MISSING verdict.
+    pub reason: String,
+    /// Set when the harness is to blame: the report's `error`, exit 2.
+    pub harness_error: Option<String>,
+}
+
+/// Steps that started and never reported an end, in order.
+pub fn unfinished_steps(events: &[Event]) -> Vec<String> {
+    let mut running: Vec<String> = Vec::new();
+    for ev in events {
+        match ev {
+            Event::StepStart { name } => running.push(name.clone()),
+            Event::StepEnd(r) => running.retain(|n| *n != r.name),
+            _ => {}
+        }
+    }
+    running
+}
+
+/// How `run` ended, for grading; None when it completed.
+pub fn early_end(run: &VmRun) -> Option<EarlyEnd> {
+    if run.end.is_completed() {
+        return None;
+    }
+    let running = unfinished_steps(&run.events);
+    let during = match running.as_slice() {
+        [] => String::new(),
+        [one] => format!(" while `{one}` was running"),
+        many => format!(" while {} were running", many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+    };
+    let (what, student) = match &run.end {
+        RunEnd::Completed => return None,
+        RunEnd::TimedOut { seconds } => (format!("the VM ran out of its {seconds} s{during}"), false),
+        RunEnd::Panicked { message } => (format!("the guest kernel panicked{during} ({message})"), !running.is_empty()),
+        RunEnd::Died { message, by_guest } => {
+            (format!("the VM stopped{during} ({message})"), *by_guest && !running.is_empty())
+        }
+    };
+    let harness_error = (!student)
+        .then(|| format!("{what}; the checks that needed the rest are MISSING\n  console log: {}", run.log.display()));
+    Some(EarlyEnd { reason: what, harness_error })
+}
+
+/// Says in every MISSING verdict why it was never observed.
+pub fn explain_missing(verdicts: &mut [Verdict], end: &EarlyEnd) {
+    for v in verdicts.iter_mut().filter(|v| v.status == Status::Missing) {
+        v.detail = format!("{}: {}", v.detail, end.reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use workbook_agent::StepResult;
+
+    use super::*;
+
+    fn run(end: RunEnd) -> VmRun {
+        let events = vec![
+            Event::Hello { kernel: "6.1".into(), uptime_ms: 1 },
+            Event::StepStart { name: "a".into() },
+            Event::StepEnd(StepResult { name: "a".into(), exit_code: Some(0), ..Default::default() }),
+            Event::StepStart { name: "b".into() },
+        ];
+        VmRun { events, boot_ms: 1, total_ms: 2, log: PathBuf::from("/x/console.log"), end }
+    }
+
+    #[test]
+    fn a_panic_during_a_step_is_the_steps_doing() {
+        let end = early_end(&run(RunEnd::Panicked { message: "Kernel panic - not syncing: OOM".into() })).unwrap();
+        assert_eq!(end.harness_error, None);
+        assert!(end.reason.contains("panicked while `b` was running"), "{}", end.reason);
+    }
+
+    #[test]
+    fn a_timeout_or_a_failing_qemu_is_the_harness() {
+        let end = early_end(&run(RunEnd::TimedOut { seconds: 180.0 })).unwrap();
+        let err = end.harness_error.unwrap();
+        assert!(err.contains("180 s while `b` was running") && err.contains("/x/console.log"), "{err}");
+        let died = RunEnd::Died { message: "QEMU: killed".into(), by_guest: false };
+        assert!(early_end(&run(died)).unwrap().harness_error.is_some());
+        let off = RunEnd::Died { message: "powered off".into(), by_guest: true };
+        assert!(early_end(&run(off)).unwrap().harness_error.is_none());
+        assert_eq!(early_end(&run(RunEnd::Completed)), None);
+    }
+
+    #[test]
+    fn missing_verdicts_say_why() {
+        let end = EarlyEnd { reason: "the VM ran out of its 9 s".into(), harness_error: None };
+        let mut v = vec![Verdict {
+            name: "c".into(),
+            status: Status::Missing,
+            passed: false,
+            detail: "step `b` never reported a result".into(),
+            hint: None,
+            points: 1,
+        }];
+        explain_missing(&mut v, &end);
+        assert_eq!(v[0].detail, "step `b` never reported a result: the VM ran out of its 9 s");
+    }
+}
