@@ -1,5 +1,6 @@
 //! Loads the execve counter, then prints the kernel's per-user counts each
-//! time they change, until interrupted.
+//! time they change, until interrupted. Reading the map is up to
+//! `counts::read_counts` (src/counts.rs).
 
 use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
@@ -8,8 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use libbpf_rs::MapCore;
+use libbpf_rs::MapHandle;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+
+mod counts;
+
+use counts::read_counts;
 
 mod hello_map {
     include!(concat!(env!("OUT_DIR"), "/hello_map.skel.rs"));
@@ -31,6 +36,12 @@ fn main() -> anyhow::Result<()> {
     let mut storage = MaybeUninit::uninit();
     let open = hello_map::HelloMapSkelBuilder::default().open(&mut storage).context("failed to open the BPF object")?;
     let mut skel = open.load().context("failed to load the BPF program (is this running as root?)")?;
+    // Only the BPF program may count: a frozen map refuses every write
+    // from user space, through any file descriptor, for the rest of its
+    // life, while programs in the kernel go on updating it.
+    MapHandle::try_from(&skel.maps.counter_table)
+        .and_then(|map| map.freeze())
+        .context("failed to freeze counter_table")?;
     skel.attach().context("failed to attach the kprobe on execve")?;
     eprintln!("Attached. Counting execve calls per user ID; press Ctrl-C to stop.");
 
@@ -51,18 +62,6 @@ fn main() -> anyhow::Result<()> {
     }
 }
 // ANCHOR_END: main
-
-// ANCHOR: todo
-/// Reads the whole map: user ID -> number of execve calls.
-fn read_counts(map: &impl MapCore) -> anyhow::Result<BTreeMap<u32, u64>> {
-    // TODO: walk the map into a BTreeMap. `map.keys()` yields every key as
-    // raw bytes (a u32 in the machine's byte order: `u32::from_ne_bytes`);
-    // `map.lookup(&key, libbpf_rs::MapFlags::ANY)?` returns the value's bytes
-    // (a u64), or None when the entry went away in between.
-    let _ = map;
-    Ok(BTreeMap::new())
-}
-// ANCHOR_END: todo
 
 /// One line: `uid 0: 3  uid 1000: 4`.
 fn render(counts: &BTreeMap<u32, u64>) -> String {
