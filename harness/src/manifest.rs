@@ -454,6 +454,7 @@ pub fn validate(path: &Path, m: &Manifest, dir_name: &str, known_kernels: &[Stri
             Regex::new(r).map_err(|e| err(&at("ready"), format!("not a valid regex: {e}")))?;
         }
     }
+    steps_fit_in_the_lab(m).map_err(|msg| err("timeout_s", msg))?;
     if m.checks.is_empty() {
         return Err(err("checks", "a lab needs at least one [[checks]] entry".into()));
     }
@@ -492,6 +493,32 @@ fn words<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
 
 fn word_values<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
     Ok(BTreeMap::<String, Word>::deserialize(d)?.into_iter().map(|(k, v)| (k, v.into())).collect())
+}
+
+/// The longest the steps can keep the agent busy: every foreground step's
+/// timeout, and every background step's wait for its `ready` pattern. It
+/// must fit in the lab's `timeout_s`, so that a step that hangs is stopped
+/// by its own timeout (a verdict) and never by the whole VM's (a harness
+/// error, with the later steps MISSING).
+fn steps_fit_in_the_lab(m: &Manifest) -> Result<(), String> {
+    let blocking: Vec<(&str, f64)> = m
+        .steps
+        .iter()
+        .filter(|s| !s.background || s.ready.is_some())
+        .map(|s| (s.name.as_str(), s.timeout_s.unwrap_or(DEFAULT_STEP_TIMEOUT_S)))
+        .collect();
+    let worst: f64 = blocking.iter().map(|(_, t)| t).sum();
+    let limit = m.timeout_s.unwrap_or(DEFAULT_LAB_TIMEOUT_S);
+    if worst <= limit {
+        return Ok(());
+    }
+    let parts: Vec<String> = blocking.iter().map(|(name, t)| format!("{name} {t}")).collect();
+    Err(format!(
+        "the steps can take {worst} s (foreground timeouts and ready waits: {}), more than the lab's \
+         {limit} s{}: raise timeout_s or lower the steps' timeout_s",
+        parts.join(", "),
+        if m.timeout_s.is_none() { " (the default)" } else { "" }
+    ))
 }
 
 fn check_timeout(_field: &str, t: f64, max: f64) -> Result<(), String> {
@@ -777,6 +804,15 @@ hints_ko = ["하나", "둘"]
         let m = parse(&path(), GOOD).unwrap();
         let err = validate(&path(), &m, "04-hello-world", &[]).unwrap_err().to_string();
         assert!(err.contains("slug") && err.contains("\"03-hello-world\""), "{err}");
+    }
+
+    #[test]
+    fn step_timeouts_must_fit_in_the_labs() {
+        // hello waits up to 30 s for "Attached", uname up to 30 s: 60 > 50.
+        let err = error_of(&GOOD.replace("kind = \"ebpf\"", "kind = \"ebpf\"\ntimeout_s = 50"));
+        assert!(err.starts_with("labs/03-hello-world/lab.toml: timeout_s: the steps can take 60 s"), "{err}");
+        assert!(err.contains("hello 30, uname 30"), "{err}");
+        check(&GOOD.replace("kind = \"ebpf\"", "kind = \"ebpf\"\ntimeout_s = 60")).unwrap();
     }
 
     #[test]
