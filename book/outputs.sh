@@ -218,4 +218,49 @@ if wanted hello-trace || wanted hello-prog-show || wanted hello-xlated || wanted
     capture hello-jited 255 run --timeout 60 -- "$hello" jited
 fi
 
+# The compatibility page and the README's table: every lab on every kernel
+# of the matrix, from a real run (starters fail with a hint, solutions pass;
+# the mutants, which prove the checks and not the kernels, are left to
+# `just test`). The README's copy sits between its two compatibility markers.
+if wanted compatibility; then
+    echo "> labctl verify --kernel all --no-mutants" >&2
+    if ! "$labctl" verify --kernel all --no-mutants -q >"$work/matrix.log" 2>&1; then
+        cat "$work/matrix.log" >&2
+        echo "error: the matrix run failed; the compatibility table is left as it was" >&2
+        exit 1
+    fi
+    grep '^Matrix run in' "$work/matrix.log" >&2
+fi
+capture compatibility 0 matrix
+
+# What fetching prints when a pin is gone from its suite: a matrix that
+# still pins bookworm's 6.1.0-9 of 2023, in a workspace of its own (the
+# downloads are shared with this one's cache, so nothing big is fetched).
+vanished="$work/vanished"
+mkdir -p "$vanished/vm/cache" "$vanished/labs"
+ln -s "$repo/vm/cache/downloads" "$vanished/vm/cache/downloads"
+cat >"$vanished/vm/kernels.toml" <<'TOML'
+default = "6.1"
+[[kernel]]
+name = "6.1"
+suite = "bookworm-security"
+series = "6.1"
+package = "linux-image-6.1.0-9-cloud-amd64"
+version = "6.1.27-1"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+release = "6.1.0-9-cloud-amd64"
+TOML
+(
+    export WORKBOOK_ROOT="$vanished"
+    capture kernel-fallback 0 kernels --fetch --quiet
+)
+if wanted compatibility; then
+    awk -v table="$out/compatibility.txt" '
+        /^<!-- compatibility:end -->/ { skipping = 0 }
+        !skipping { print }
+        /^<!-- compatibility:begin/ { while ((getline line < table) > 0) print line; skipping = 1 }
+    ' README.md >"$work/README.md"
+    cat "$work/README.md" >README.md
+fi
+
 echo "book outputs written to $out" >&2
