@@ -10,6 +10,9 @@
 //! #           pid_regex = 'tgid=(\d+)' (how the started step prints each
 //! #           PID: a regex whose one group is the number; default: a line
 //! #           that is only a number)
+//! #           columns = ["pid", "uid", "caller", "command"] (the events are a
+//! #           table: each of these must be in its own column, counted in
+//! #           words from the left; "" skips a column)
 //! ```
 //!
 //! The `started` step is a shell that knows the PIDs without asking the
@@ -31,7 +34,7 @@ use crate::checks::{ending, excerpt, step};
 
 pub const CHECK: NamedCheck = NamedCheck { name: "exec_events", validate, evaluate };
 
-const KEYS: &[&str] = &["events", "started", "command", "count", "uid", "caller", "pid_regex"];
+const KEYS: &[&str] = &["events", "started", "command", "count", "uid", "caller", "pid_regex", "columns"];
 
 /// How many missing PIDs a failure lists.
 const SHOWN: usize = 8;
@@ -49,7 +52,49 @@ fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
         return Err("caller must name the program that calls execve".into());
     }
     pid_regex(args)?;
+    columns(args)?;
     Ok(())
+}
+
+/// Where each field sits on an event line, as a word index, when the
+/// events are a table; `None`: anywhere on the line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Columns {
+    pub pid: Option<usize>,
+    pub uid: Option<usize>,
+    pub caller: Option<usize>,
+    pub command: Option<usize>,
+}
+
+fn columns(args: &toml::Table) -> Result<Columns, String> {
+    let mut cols = Columns::default();
+    let Some(v) = args.get("columns") else { return Ok(cols) };
+    let names = v.as_array().ok_or_else(|| format!("columns must be a list of field names, not {v}"))?;
+    for (i, name) in names.iter().enumerate() {
+        let slot = match name.as_str() {
+            Some("pid") => &mut cols.pid,
+            Some("uid") => &mut cols.uid,
+            Some("caller") => &mut cols.caller,
+            Some("command") => &mut cols.command,
+            Some("") => continue,
+            _ => return Err(format!("columns: {name} is not one of \"pid\", \"uid\", \"caller\", \"command\", \"\"")),
+        };
+        if slot.replace(i).is_some() {
+            return Err(format!("columns: {name} is given twice"));
+        }
+    }
+    if cols.pid.is_none() {
+        return Err("columns must say where the pid is".into());
+    }
+    Ok(cols)
+}
+
+/// Whether the word at `column` (or, without one, any word) fits.
+fn has(words: &[&str], column: Option<usize>, fits: impl Fn(&str) -> bool) -> bool {
+    match column {
+        Some(i) => words.get(i).is_some_and(|w| fits(w)),
+        None => words.iter().any(|w| fits(w)),
+    }
 }
 
 fn pid_regex(args: &toml::Table) -> Result<Option<Regex>, String> {
@@ -103,18 +148,31 @@ pub enum Seen {
     No,
 }
 
-/// Looks for `pid` running `command` (as `uid`, called by `caller`) in the
-/// event lines.
-pub fn seen(events: &[Vec<&str>], pid: u32, command: &str, uid: Option<u32>, caller: Option<&str>) -> Seen {
-    let pid = pid.to_string();
+/// What one started process's event must show.
+#[derive(Debug, Clone, Copy)]
+pub struct Want<'a> {
+    pub pid: u32,
+    pub command: &'a str,
+    pub uid: Option<u32>,
+    pub caller: Option<&'a str>,
+    pub columns: Columns,
+}
+
+/// Looks for the process `want` describes in the event lines. A line that
+/// holds the PID anywhere but does not fit is `Wrong`, to be shown.
+pub fn seen(events: &[Vec<&str>], want: &Want<'_>) -> Seen {
+    let pid = want.pid.to_string();
+    let command = want.command;
     let base = command.rsplit('/').next().unwrap_or(command);
-    let uid = uid.map(|u| u.to_string());
+    let uid = want.uid.map(|u| u.to_string());
+    let cols = want.columns;
     let mut wrong = None;
     for words in events.iter().filter(|w| w.contains(&pid.as_str())) {
-        let names_it = words.iter().any(|w| *w == command || *w == base);
-        let right_user = uid.as_ref().is_none_or(|u| words.contains(&u.as_str()));
-        let right_caller = caller.is_none_or(|c| words.contains(&c));
-        if names_it && right_user && right_caller {
+        let right_pid = has(words, cols.pid, |w| w == pid);
+        let names_it = has(words, cols.command, |w| w == command || w == base);
+        let right_user = uid.as_ref().is_none_or(|u| has(words, cols.uid, |w| w == u));
+        let right_caller = want.caller.is_none_or(|c| has(words, cols.caller, |w| w == c));
+        if right_pid && names_it && right_user && right_caller {
             return Seen::Yes;
         }
         wrong.get_or_insert_with(|| words.join(" "));
@@ -131,6 +189,7 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let uid = uid(args).map_err(bad)?;
     let caller = args.get("caller").and_then(|c| c.as_str());
     let pid_re = pid_regex(args).map_err(bad)?;
+    let columns = columns(args).map_err(bad)?;
 
     let started = step(obs, started_name)?;
     if started.exit_code != Some(0) || started.timed_out {
@@ -154,7 +213,7 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let mut missing = Vec::new();
     let mut wrong = Vec::new();
     for pid in &pids {
-        match seen(&lines, *pid, command, uid, caller) {
+        match seen(&lines, &Want { pid: *pid, command, uid, caller, columns }) {
             Seen::Yes => {}
             Seen::Wrong(line) => wrong.push(format!("{pid}: {line}")),
             Seen::No => missing.push(pid.to_string()),
@@ -214,13 +273,26 @@ mod tests {
     #[test]
     fn a_process_is_seen_by_pid_and_path() {
         let events = words(EVENTS);
-        assert_eq!(seen(&events, 301, "/bin/true", None, None), Seen::Yes);
-        assert_eq!(seen(&words("301 0 true"), 301, "/bin/true", None, None), Seen::Yes);
-        assert_eq!(seen(&events, 302, "/bin/hostname", Some(1000), Some("sh")), Seen::Yes);
-        assert_eq!(seen(&events, 304, "/bin/true", None, None), Seen::No);
-        assert!(matches!(seen(&events, 303, "/bin/true", None, None), Seen::Wrong(l) if l.contains("uname")));
-        assert!(matches!(seen(&events, 301, "/bin/true", Some(1000), None), Seen::Wrong(_)));
-        assert!(matches!(seen(&events, 301, "/bin/true", None, Some("bash")), Seen::Wrong(_)));
+        let want = |pid, command, uid, caller| Want { pid, command, uid, caller, columns: Columns::default() };
+        assert_eq!(seen(&events, &want(301, "/bin/true", None, None)), Seen::Yes);
+        assert_eq!(seen(&words("301 0 true"), &want(301, "/bin/true", None, None)), Seen::Yes);
+        assert_eq!(seen(&events, &want(302, "/bin/hostname", Some(1000), Some("sh"))), Seen::Yes);
+        assert_eq!(seen(&events, &want(304, "/bin/true", None, None)), Seen::No);
+        assert!(matches!(seen(&events, &want(303, "/bin/true", None, None)), Seen::Wrong(l) if l.contains("uname")));
+        assert!(matches!(seen(&events, &want(301, "/bin/true", Some(1000), None)), Seen::Wrong(_)));
+        assert!(matches!(seen(&events, &want(301, "/bin/true", None, Some("bash"))), Seen::Wrong(_)));
+    }
+
+    #[test]
+    fn columns_pin_each_field_to_its_place() {
+        let cols = columns(&toml::from_str("columns = [\"pid\", \"uid\", \"caller\", \"command\"]").unwrap()).unwrap();
+        let want = Want { pid: 302, command: "/bin/hostname", uid: Some(1000), caller: Some("sh"), columns: cols };
+        assert_eq!(seen(&words(EVENTS), &want), Seen::Yes);
+        // The same words in other columns: the PID where the user ID goes.
+        let swapped = words("1000 302 sh /bin/hostname Hello World");
+        assert!(matches!(seen(&swapped, &want), Seen::Wrong(_)));
+        assert!(columns(&toml::from_str("columns = [\"uid\"]").unwrap()).unwrap_err().contains("pid"));
+        assert!(columns(&toml::from_str("columns = [\"pid\", \"pid\"]").unwrap()).unwrap_err().contains("twice"));
     }
 
     #[test]
