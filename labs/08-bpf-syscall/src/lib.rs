@@ -19,37 +19,57 @@ pub const DEFAULT_PIN: &str = "/sys/fs/bpf/lab08_counts";
 /// The map's name, as `bpftool map show` lists it.
 pub const MAP_NAME: &str = "lab08_counts";
 
-/// Packets seen per port: what we store.
-const PORTS: [(u32, u64); 3] = [(22, 3), (80, 5), (443, 7)];
+/// Packets seen per port: what we store when we are told nothing else.
+pub const PORTS: [(u32, u64); 3] = [(22, 3), (80, 5), (443, 7)];
+
+/// Reads `KEY=VALUE` arguments (a u32 key, a u64 value).
+pub fn parse_entries(args: &[String]) -> anyhow::Result<Vec<(u32, u64)>> {
+    args.iter()
+        .map(|a| {
+            let (k, v) = a.split_once('=').with_context(|| format!("{a:?} is not KEY=VALUE"))?;
+            Ok((
+                k.parse().with_context(|| format!("{k:?} is not a u32 key"))?,
+                v.parse().with_context(|| format!("{v:?} is not a u64 value"))?,
+            ))
+        })
+        .collect()
+}
 
 // ANCHOR: main
-/// Creates the map, exercises every element command on it, and pins it at
-/// `pin_path`, reporting each step on `out`.
-pub fn run(pin_path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
+/// Creates the map, stores `entries` in it (at least two), exercises every
+/// element command on it, and pins it at `pin_path`, reporting each step
+/// on `out`. The first entry is deleted, the second counts one more
+/// packet, the last is refused a second time.
+pub fn run(pin_path: &Path, entries: &[(u32, u64)], out: &mut impl Write) -> anyhow::Result<()> {
+    let [(gone_port, _), (counted_port, counted), ..] = entries else {
+        bail!("give at least two entries");
+    };
+    let (last_port, _) = entries[entries.len() - 1];
     let map = CountMap::create(MAP_NAME, 16).context("BPF_MAP_CREATE failed (are you root?)")?;
     writeln!(out, "created hash map {MAP_NAME}")?;
 
-    for (port, packets) in PORTS {
+    for &(port, packets) in entries {
         map.update(port, packets, sys::BPF_NOEXIST).with_context(|| format!("adding {port}"))?;
         writeln!(out, "added {port} -> {packets}")?;
     }
     // The kernel, not we, enforces BPF_NOEXIST.
-    match map.update(443, 0, sys::BPF_NOEXIST) {
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => writeln!(out, "adding 443 again is refused: {e}")?,
-        other => bail!("adding 443 a second time with BPF_NOEXIST should fail with EEXIST, got {other:?}"),
+    match map.update(last_port, 0, sys::BPF_NOEXIST) {
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => writeln!(out, "adding {last_port} again is refused: {e}")?,
+        other => bail!("adding {last_port} a second time with BPF_NOEXIST should fail with EEXIST, got {other:?}"),
     }
 
-    let packets = map.lookup(80).context("looking up 80")?;
-    writeln!(out, "lookup 80 -> {packets:?}")?;
-    ensure!(packets == Some(5), "80 should hold 5, not {packets:?}");
+    // One more packet for a port: read the count, write it back plus one.
+    let packets = map.lookup(*counted_port).with_context(|| format!("looking up {counted_port}"))?;
+    writeln!(out, "lookup {counted_port} -> {packets:?}")?;
+    ensure!(packets == Some(*counted), "{counted_port} should hold {counted}, not {packets:?}");
+    let packets = packets.unwrap_or_default() + 1;
+    map.update(*counted_port, packets, sys::BPF_EXIST).with_context(|| format!("updating {counted_port}"))?;
+    writeln!(out, "updated {counted_port} -> {packets}")?;
 
-    map.update(80, 6, sys::BPF_EXIST).context("updating 80")?;
-    writeln!(out, "updated 80 -> 6")?;
-
-    map.delete(22).context("deleting 22")?;
-    let gone = map.lookup(22).context("looking up 22 after deleting it")?;
-    writeln!(out, "deleted 22; lookup 22 -> {gone:?}")?;
-    ensure!(gone.is_none(), "22 is still there after BPF_MAP_DELETE_ELEM");
+    map.delete(*gone_port).with_context(|| format!("deleting {gone_port}"))?;
+    let gone = map.lookup(*gone_port).with_context(|| format!("looking up {gone_port} after deleting it"))?;
+    writeln!(out, "deleted {gone_port}; lookup {gone_port} -> {gone:?}")?;
+    ensure!(gone.is_none(), "{gone_port} is still there after BPF_MAP_DELETE_ELEM");
 
     // A hash map has no order of its own: walk it the way bpftool does.
     let mut key = None;
