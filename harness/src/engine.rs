@@ -493,9 +493,13 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
             verdict.hint = check.hints.get(tier - 1).cloned();
         }
     }
-    let early = crate::early_end::early_end(&run);
+    let early = crate::incomplete::early_end(&run);
     if let Some(end) = &early {
-        crate::early_end::explain_missing(&mut report.checks, end);
+        crate::incomplete::explain_missing(&mut report.checks, end);
+    }
+    crate::incomplete::explain_truncated(&mut report.checks, m, &obs);
+    for step in crate::incomplete::truncated_steps(&obs) {
+        send(sink, EngineEvent::Warning(crate::incomplete::truncation_note(step)));
     }
     report.phases.check_ms = check_start.elapsed().as_millis() as u64;
     for v in &report.checks {

@@ -9,7 +9,7 @@ pub mod builder;
 pub mod checks;
 pub mod cli;
 pub mod doctor;
-pub mod early_end;
+pub mod incomplete;
 pub mod engine;
 pub mod error;
 pub mod exec;

@@ -79,3 +79,46 @@ fn ctrl_c_kills_and_reaps_qemu_before_labctl_exits() {
     assert!(run.stderr().contains("interrupted"), "{}", run.stderr());
     assert!(!run.qemus.is_empty());
 }
+
+#[test]
+fn a_step_that_floods_stdout_for_10_s_is_capped_and_the_run_goes_on() {
+    let env = env();
+    let flood = common::step(
+        "flood",
+        &["/bin/sh", "-c", "yes 'flood 한글 flood' & p=$!; sleep 10; kill $p; echo flooded >&2"],
+        30.0,
+    );
+    let after = common::step("after", &["/bin/echo", "still here"], 10.0);
+    let plan = Plan { steps: vec![flood, after], ..Plan::default() };
+    let (sink, _rx) = std::sync::mpsc::channel();
+    let req = RunRequest {
+        plan: &plan,
+        binaries: &[],
+        files: &[],
+        modules: &[],
+        console: Console::Captured,
+        total: Duration::from_secs(60),
+        name: "test-flood",
+    };
+    let (run, _) = env.run_plan(&req, &sink).expect("the VM itself is fine");
+    assert!(run.end.is_completed(), "{:?}", run.end);
+    let results = engine::step_results(&run.events);
+    let flood = &results["flood"];
+    assert!(flood.truncated, "{} bytes kept", flood.stdout.len());
+    assert!(flood.stdout.len() <= workbook_agent::capture::OUTPUT_CAP);
+    assert!(flood.stdout.starts_with("flood 한글 flood\n") && !flood.stdout.contains('\u{fffd}'));
+    assert_eq!(flood.stderr, "flooded\n");
+    assert_eq!(results["after"].stdout, "still here\n");
+    // Ten seconds of flood, then the capped result over the serial port.
+    let after_boot = run.total_ms - run.boot_ms;
+    assert!(after_boot < 25_000, "took {after_boot} ms after boot");
+}
+
+#[test]
+fn streamed_output_keeps_characters_that_straddle_reads() {
+    let out = common::labctl().args(["run", "--", "/bin/sh", "-c", "yes 한글 | head -n 20000"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("whole characters");
+    assert_eq!(stdout.len(), 20000 * "한글\n".len(), "{}", stdout.chars().take(60).collect::<String>());
+    assert!(stdout.lines().all(|l| l == "한글"));
+}

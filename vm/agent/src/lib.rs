@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod capture;
+
 /// Where the plan lives inside the initramfs.
 pub const PLAN_PATH: &str = "/workbook/plan.json";
 /// The second 8250 UART; QEMU connects it to a socket on the host.
@@ -95,6 +97,10 @@ pub struct StepResult {
     pub duration_ms: u64,
     pub stdout: String,
     pub stderr: String,
+    /// The step wrote more than [`capture::OUTPUT_CAP`] bytes on stdout or
+    /// stderr: `stdout` and `stderr` hold the beginning, the rest was dropped.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 /// A line on the events channel.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use regex::Regex;
+use workbook_agent::capture::{Captured, Utf8Chunks};
 use workbook_agent::{Event, LAB_BIN_DIR, Plan, Step, StepResult, Stream};
 
 use crate::Events;
@@ -21,7 +22,8 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 const DRAIN_WAIT: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_millis(5);
 
-type Buffer = Arc<Mutex<Vec<u8>>>;
+/// A stream's output so far, capped (see [`workbook_agent::capture`]).
+type Buffer = Arc<Mutex<Captured>>;
 
 struct Running {
     step: Step,
@@ -84,8 +86,8 @@ fn start(step: &Step, events: &Events, stream: bool) -> Result<Running, String> 
         cmd.uid(step.uid).gid(gid);
     }
     let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", step.run[0]))?;
-    let stdout: Buffer = Arc::default();
-    let stderr: Buffer = Arc::default();
+    let stdout: Buffer = Arc::new(Mutex::new(Captured::new()));
+    let stderr: Buffer = Arc::new(Mutex::new(Captured::new()));
     let drained = Arc::new(Mutex::new(0u8));
     let pipes: [(Box<dyn Read + Send>, Buffer, Stream); 2] = [
         (Box::new(child.stdout.take().expect("piped")), stdout.clone(), Stream::Stdout),
@@ -95,15 +97,24 @@ fn start(step: &Step, events: &Events, stream: bool) -> Result<Running, String> 
         let (events, name, drained) = (events.clone(), step.name.clone(), drained.clone());
         thread::spawn(move || {
             let mut chunk = [0u8; 8192];
+            let mut text = Utf8Chunks::default();
+            let send = |data: String| events.send(&Event::Output { step: name.clone(), stream: which, data });
             while let Ok(n) = pipe.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
-                buffer.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&chunk[..n]);
+                // Past the cap the output is still read, and dropped, so
+                // that the step never blocks on a full pipe.
+                buffer.lock().unwrap_or_else(|p| p.into_inner()).push(&chunk[..n]);
                 if stream {
-                    let data = String::from_utf8_lossy(&chunk[..n]).into_owned();
-                    events.send(&Event::Output { step: name.clone(), stream: which, data });
+                    let data = text.push(&chunk[..n]);
+                    if !data.is_empty() {
+                        send(data);
+                    }
                 }
+            }
+            if let Some(rest) = text.finish().filter(|_| stream) {
+                send(rest);
             }
             *drained.lock().unwrap_or_else(|p| p.into_inner()) += 1;
         });
@@ -121,7 +132,8 @@ fn wait_ready(r: &mut Running, pattern: &str) -> bool {
     let Ok(re) = Regex::new(pattern) else { return false };
     let deadline = deadline_of(r);
     loop {
-        let seen = |b: &Buffer| re.is_match(&String::from_utf8_lossy(&b.lock().unwrap_or_else(|p| p.into_inner())));
+        let seen =
+            |b: &Buffer| re.is_match(&String::from_utf8_lossy(b.lock().unwrap_or_else(|p| p.into_inner()).bytes()));
         if seen(&r.stdout) || seen(&r.stderr) {
             return true;
         }
@@ -165,7 +177,11 @@ fn finish(mut r: Running, stop: Option<Signal>) -> StepResult {
     while *r.drained.lock().unwrap_or_else(|p| p.into_inner()) < 2 && Instant::now() < drain_deadline {
         thread::sleep(POLL);
     }
-    let text = |b: &Buffer| String::from_utf8_lossy(&b.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    let captured = |b: &Buffer| {
+        let c = b.lock().unwrap_or_else(|p| p.into_inner());
+        (c.text(), c.dropped() > 0)
+    };
+    let ((stdout, cut_out), (stderr, cut_err)) = (captured(&r.stdout), captured(&r.stderr));
     StepResult {
         name: r.step.name.clone(),
         pid: Some(r.child.id()),
@@ -175,8 +191,9 @@ fn finish(mut r: Running, stop: Option<Signal>) -> StepResult {
         spawn_error: None,
         ready: r.ready,
         duration_ms,
-        stdout: text(&r.stdout),
-        stderr: text(&r.stderr),
+        stdout,
+        stderr,
+        truncated: cut_out || cut_err,
     }
 }
 

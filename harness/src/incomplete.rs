@@ -1,17 +1,23 @@
-//! Grading a run that ended before the agent was done: the steps that ran
-//! keep their verdicts, the checks that needed the rest are MISSING with
-//! the reason, and the blame goes where it belongs.
+//! What a run could not observe, said where the student looks: in the
+//! verdicts.
 //!
 //! A run ends early when the VM times out, QEMU dies, or the guest kernel
-//! panics. When the guest kernel panicked, or the guest powered itself off,
-//! while a lab step was running, that step did it (it ran out of memory,
-//! it rebooted the machine): a student failure, exit 1. Every other early
-//! end is the harness's (QEMU failed or was killed, the guest is stuck
-//! although every step has a timeout that fits in the lab's): exit 2.
+//! panicks: the steps that ran keep their verdicts, the checks that needed
+//! the rest are MISSING with the reason, and the blame goes where it
+//! belongs. When the guest kernel panicked, or the guest powered itself
+//! off, while a lab step was running, that step did it (it ran out of
+//! memory, it rebooted the machine): a student failure, exit 1. Every other
+//! early end is the harness's (QEMU failed or was killed, or the guest is
+//! stuck although every step has a timeout that fits in the lab's): exit 2.
+//!
+//! A step whose output went past the agent's cap is graded on the
+//! beginning of it, and its failing verdicts say so.
 
 use workbook_agent::Event;
+use workbook_agent::capture::OUTPUT_CAP;
 
-use crate::checks::{Status, Verdict};
+use crate::checks::{Observations, Status, Verdict};
+use crate::manifest::Manifest;
 use crate::vm::{RunEnd, VmRun};
 
 /// What an early end means for the report.
@@ -67,6 +73,34 @@ pub fn explain_missing(verdicts: &mut [Verdict], end: &EarlyEnd) {
     }
 }
 
+/// Steps whose output was cut at the agent's cap.
+pub fn truncated_steps(obs: &Observations) -> Vec<&str> {
+    obs.steps.values().filter(|r| r.truncated).map(|r| r.name.as_str()).collect()
+}
+
+/// The sentence for a step whose output was cut.
+pub fn truncation_note(step: &str) -> String {
+    format!("the output of `{step}` went past {} KiB: only its beginning was kept", OUTPUT_CAP / 1024)
+}
+
+/// Adds to every verdict that did not pass a note for each step it reads
+/// (its `step`, or a step a named check's arguments name) whose output was
+/// cut.
+pub fn explain_truncated(verdicts: &mut [Verdict], m: &Manifest, obs: &Observations) {
+    let cut = truncated_steps(obs);
+    if cut.is_empty() {
+        return;
+    }
+    for v in verdicts.iter_mut().filter(|v| !v.passed) {
+        let Some(check) = m.checks.iter().find(|c| c.name == v.name) else { continue };
+        let reads =
+            |step: &str| check.step.as_deref() == Some(step) || check.args.values().any(|a| a.as_str() == Some(step));
+        for step in cut.iter().filter(|s| reads(s)) {
+            v.detail = format!("{}\n  ({})", v.detail, truncation_note(step));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -117,5 +151,25 @@ mod tests {
         }];
         explain_missing(&mut v, &end);
         assert_eq!(v[0].detail, "step `b` never reported a result: the VM ran out of its 9 s");
+    }
+
+    #[test]
+    fn failing_verdicts_on_a_truncated_step_say_so() {
+        let m = crate::manifest::parse(
+            std::path::Path::new("lab.toml"),
+            "number = 1\nslug = \"x\"\ntitle = \"t\"\nchapter = 1\nkind = \"ptrace\"\ngoal = \"g\"\nstudent_files = []\n\
+             [[steps]]\nname = \"flood\"\nrun = [\"/bin/yes\"]\n\
+             [[checks]]\nname = \"says hi\"\nkind = \"output\"\nstep = \"flood\"\ncontains = [\"hi\"]\nhints = [\"a\", \"b\"]\n",
+        )
+        .unwrap();
+        let mut obs = Observations::default();
+        obs.steps.insert("flood".into(), StepResult { name: "flood".into(), truncated: true, ..Default::default() });
+        let mut v = crate::checks::evaluate(&m, &obs);
+        explain_truncated(&mut v, &m, &obs);
+        assert!(
+            v[0].detail.ends_with("(the output of `flood` went past 256 KiB: only its beginning was kept)"),
+            "{}",
+            v[0].detail
+        );
     }
 }
