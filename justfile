@@ -99,8 +99,8 @@ lint:
     clang-format --dry-run --Werror labs/*/src/bpf/*.bpf.c $(ls solutions/*/src/bpf/*.bpf.c 2>/dev/null)
     cargo clippy --workspace --all-targets -- -D warnings
 
-# The whole test suite: lints, unit and VM tests, the book, and verify
+# The whole test suite: lints, unit and VM tests, the book, and verify on every kernel
 test: lint
     cargo test --workspace
     just book
-    {{labctl}} verify
+    {{labctl}} verify --kernel all
