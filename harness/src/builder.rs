@@ -13,7 +13,9 @@ use std::process::{Command, Stdio};
 use std::thread;
 
 use cargo_metadata::Message;
+use cargo_metadata::diagnostic::DiagnosticLevel;
 
+use crate::build_failure::{self, Blame, CompileError};
 use crate::error::{Error, Result};
 use crate::exec;
 use crate::manifest::Lab;
@@ -119,7 +121,7 @@ pub fn build_agent(ws: &Workspace, quiet: bool) -> Result<GuestPrograms> {
         WORKLOAD_BIN,
         "--message-format=json-render-diagnostics",
     ]);
-    let (bins, output) = run_cargo(&mut cmd, quiet)?;
+    let CargoRun { bins, output, .. } = run_cargo(&mut cmd, quiet)?;
     let find = |name: &str| bins.iter().flatten().find(|b| b.file_name().is_some_and(|n| n == name)).cloned();
     match (find(AGENT_PACKAGE), find(WORKLOAD_BIN)) {
         (Some(agent), Some(workload)) => Ok(GuestPrograms { agent, workload }),
@@ -157,14 +159,19 @@ pub fn build_lab(ws: &Workspace, lab: &Lab, variant: &Variant, quiet: bool) -> R
     // Every variant leaves its binaries at the same path in target/debug:
     // hold a lock from the build until the copy is taken, so that two
     // labctl runs at once cannot swap them.
-    let _lock = build_lock(ws)?;
+    let _lock = build_lock(ws, quiet)?;
+    if lab.manifest.kind == crate::manifest::LabKind::Ebpf {
+        // Said up front, by name: otherwise a missing clang surfaces deep
+        // in a build script's panic.
+        crate::tools::check_bpf_toolchain()?;
+    }
     let (files, notes) = compose(ws, lab, variant)?;
     let root = write_overlay(ws, lab, variant, &files)?;
     let package = package_name(&lab.dir)?;
     let mut cmd = cargo(ws);
     cmd.args(["build", "-p", &package, "--bins", "--message-format=json-render-diagnostics"]);
     cmd.arg("--manifest-path").arg(root.join("Cargo.toml"));
-    let (bins, output) = run_cargo(&mut cmd, quiet)?;
+    let CargoRun { bins, errors, output } = run_cargo(&mut cmd, quiet)?;
     let build = match bins {
         Some(bins) if !bins.is_empty() => {
             let copies: Result<Vec<PathBuf>> =
@@ -172,7 +179,12 @@ pub fn build_lab(ws: &Workspace, lab: &Lab, variant: &Variant, quiet: bool) -> R
             LabBuild::Built(copies?)
         }
         Some(_) => return Err(Error::Usage(format!("{} builds no binary: give it a [[bin]]", lab.dir.display()))),
-        None => LabBuild::Failed(output),
+        // Only the student's own compile errors are a verdict; a broken
+        // toolchain is the harness's to report, with the fix.
+        None => match build_failure::blame(&package, &root, &errors, output) {
+            Blame::Student(output) => LabBuild::Failed(output),
+            Blame::Harness(e) => return Err(e),
+        },
     };
     Ok(Built { build, notes })
 }
@@ -294,28 +306,19 @@ fn edited_given_files(ws: &Workspace, lab: &Lab) -> std::collections::BTreeSet<P
 /// A file's content at git's HEAD, if git tracks it.
 fn git_show_head(ws: &Workspace, path: &Path) -> Option<Vec<u8>> {
     let rel = path.strip_prefix(&ws.root).ok()?;
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(&ws.root)
-        .arg("show")
-        .arg(format!("HEAD:{}", rel.display()))
-        .output()
-        .ok()?;
+    let out =
+        Command::new("git").arg("-C").arg(&ws.root).arg("show").arg(format!("HEAD:{}", rel.display())).output().ok()?;
     out.status.success().then_some(out.stdout)
 }
 
-fn build_lock(ws: &Workspace) -> Result<nix::fcntl::Flock<fs::File>> {
-    let dir = ws.target_dir().join("labctl");
-    fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
-    let path = dir.join("build.lock");
-    let file = fs::File::create(&path).map_err(Error::io(format!("creating {}", path.display())))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::Io { context: format!("locking {}", path.display()), source: e.into() })
+fn build_lock(ws: &Workspace, quiet: bool) -> Result<crate::files::Lock> {
+    let path = ws.target_dir().join("labctl/build.lock");
+    crate::files::lock(&path, "another labctl's lab build", quiet, &crate::INTERRUPTED)
 }
 
 /// Runs cargo with JSON messages: the executables it built (None when the
 /// build failed) and its rendered diagnostics, which are also shown live.
-fn run_cargo(cmd: &mut Command, quiet: bool) -> Result<(Option<Vec<PathBuf>>, String)> {
+fn run_cargo(cmd: &mut Command, quiet: bool) -> Result<CargoRun> {
     exec::announce(cmd, quiet);
     let mut child = cmd
         .stdin(Stdio::null())
@@ -336,17 +339,50 @@ fn run_cargo(cmd: &mut Command, quiet: bool) -> Result<(Option<Vec<PathBuf>>, St
         all
     });
     let mut bins = Vec::new();
+    let mut errors = Vec::new();
     let stdout = BufReader::new(child.stdout.take().expect("piped"));
     for message in Message::parse_stream(stdout).flatten() {
-        if let Message::CompilerArtifact(artifact) = message {
-            if let Some(exe) = artifact.executable {
-                bins.push(exe.into_std_path_buf());
+        match message {
+            Message::CompilerArtifact(artifact) => {
+                if let Some(exe) = artifact.executable {
+                    bins.push(exe.into_std_path_buf());
+                }
             }
+            Message::CompilerMessage(m) if m.message.level == DiagnosticLevel::Error => {
+                errors.push(CompileError {
+                    package: package_of(&m.package_id.repr).to_string(),
+                    files: m.message.spans.iter().map(|s| s.file_name.clone()).collect(),
+                });
+            }
+            _ => {}
         }
     }
     let status = child.wait().map_err(Error::io("waiting for cargo"))?;
     let output = tee.join().unwrap_or_default();
-    Ok((status.success().then_some(bins), output))
+    Ok(CargoRun { bins: status.success().then_some(bins), errors, output })
+}
+
+/// A package's name from cargo's package ID, in either of its forms:
+/// `path+file:///w/lab#name@0.1.0` (or `.../name#0.1.0` when the directory
+/// is the name) and the older `name 0.1.0 (path+file:///w/lab)`.
+fn package_of(id: &str) -> &str {
+    match id.split_once('#') {
+        Some((path, fragment)) => match fragment.split_once('@') {
+            Some((name, _)) => name,
+            None => path.rsplit('/').next().unwrap_or(path),
+        },
+        None => id.split(' ').next().unwrap_or(id),
+    }
+}
+
+/// What one cargo build did.
+struct CargoRun {
+    /// The executables it built; None when the build failed.
+    bins: Option<Vec<PathBuf>>,
+    /// rustc's errors, by package and file.
+    errors: Vec<CompileError>,
+    /// cargo's rendered diagnostics, as shown live.
+    output: String,
 }
 
 /// Writes composed files into `target/labctl/overlay/NN-slug/<variant>`
@@ -470,6 +506,14 @@ pub fn absolutize_paths(manifest: &str, base: &Path, tables: &[&str]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_names_come_out_of_every_form_of_package_id() {
+        assert_eq!(package_of("path+file:///w/target/x/starter#lab03-hello-world@0.1.0"), "lab03-hello-world");
+        assert_eq!(package_of("path+file:///w/labs/lab03-hello-world#0.1.0"), "lab03-hello-world");
+        assert_eq!(package_of("lab03-hello-world 0.1.0 (path+file:///w/lab)"), "lab03-hello-world");
+        assert_eq!(package_of("registry+https://github.com/rust-lang/crates.io-index#libbpf-rs@0.24.8"), "libbpf-rs");
+    }
 
     #[test]
     fn the_overlay_workspace_has_one_member_and_absolute_paths() {

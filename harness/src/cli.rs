@@ -712,8 +712,12 @@ fn run(command: &[String], copies: &[PathBuf], timeout: f64, vm: &VmArgs) -> Res
 }
 
 fn run_on(command: &[String], copies: &[PathBuf], timeout: f64, vm: &VmArgs) -> Result<ExitCode> {
-    if !(timeout.is_finite() && timeout > 0.0) {
-        return Err(Error::Usage(format!("--timeout {timeout}: give a positive number of seconds")));
+    // A bound that Duration can hold with room to spare: a day.
+    const MAX_TIMEOUT_S: f64 = 86_400.0;
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= MAX_TIMEOUT_S) {
+        return Err(Error::Usage(format!(
+            "--timeout {timeout}: give a number of seconds above 0 and at most {MAX_TIMEOUT_S} (a day)"
+        )));
     }
     let ws = Workspace::discover()?;
     let mut opts = options(vm);

@@ -1,42 +1,10 @@
 //! `labctl doctor`: every prerequisite, and how to install what is missing.
 
-use std::path::{Path, PathBuf};
-
 use crate::accel;
 use crate::kernels;
 use crate::workspace::Workspace;
 
-/// The Debian package (or other install command) that provides `program`.
-pub fn install_hint(program: &str) -> String {
-    let apt = |pkg: &str| format!("sudo apt-get install {pkg}   (or run ./setup.sh)");
-    match program {
-        "qemu-system-x86_64" => apt("qemu-system-x86"),
-        "clang" => apt("clang"),
-        "bpftool" => apt("bpftool"),
-        "strace" => apt("strace"),
-        "busybox" => apt("busybox-static"),
-        "ip" => apt("iproute2"),
-        "ldd" => apt("libc-bin"),
-        "strip" => apt("binutils"),
-        "depmod" => apt("kmod"),
-        "dpkg-deb" | "apt-get" => "a Debian or Ubuntu system (dpkg and apt)".into(),
-        "pkg-config" => apt("pkg-config"),
-        "mdbook" => "cargo install --locked mdbook   (or run ./setup.sh)".into(),
-        "just" => "cargo install --locked just   (or run ./setup.sh)".into(),
-        "chromium" => apt("chromium"),
-        "cargo" => "rustup (https://rustup.rs), stable toolchain".into(),
-        other => format!("install {other} (./setup.sh installs everything the project needs)"),
-    }
-}
-
-/// `program` on PATH (or as given, if it is a path).
-pub fn find_in_path(program: &str) -> Option<PathBuf> {
-    if program.contains('/') {
-        return Path::new(program).is_file().then(|| PathBuf::from(program));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
-}
+use crate::tools::{self, install_hint};
 
 /// One line of the doctor's report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +35,7 @@ pub fn findings(ws: &Workspace) -> Vec<Finding> {
         ("chromium", "the book's browser test"),
     ];
     for (program, why) in programs {
-        let found = find_in_path(program)
-            .or_else(|| ["/usr/sbin", "/sbin"].iter().map(|d| Path::new(d).join(program)).find(|p| p.is_file()));
+        let found = tools::find(program);
         out.push(match found {
             Some(p) => Finding { what: program.into(), ok: true, detail: format!("{} ({why})", p.display()) },
             None => Finding {
@@ -79,12 +46,11 @@ pub fn findings(ws: &Workspace) -> Vec<Finding> {
         });
     }
     for lib in ["libelf", "zlib"] {
-        let ok = std::process::Command::new("pkg-config").args(["--exists", lib]).status().is_ok_and(|s| s.success());
-        let pkg = if lib == "libelf" { "libelf-dev" } else { "zlib1g-dev" };
+        let ok = tools::pkg_config_has(lib);
         out.push(Finding {
             what: lib.into(),
             ok,
-            detail: if ok { "headers found".into() } else { format!("missing; install: sudo apt-get install {pkg}") },
+            detail: if ok { "headers found".into() } else { format!("missing; install: {}", install_hint(lib)) },
         });
     }
     match ws.kernels() {

@@ -18,9 +18,10 @@ use crate::checks::{self, Observations, Status, Verdict};
 use crate::error::{Error, Result};
 use crate::image::{self, Archive};
 use crate::kernels::{self, Kernel};
+use crate::launch::{Launch, Launcher};
 use crate::manifest::{DEFAULT_STEP_TIMEOUT_S, Lab, Manifest};
 use crate::qemu::{Accel, Console, VmSpec};
-use crate::vm::{self, Timeouts, VmEvent, VmRun};
+use crate::vm::{Timeouts, VmEvent, VmRun};
 use crate::workspace::Workspace;
 
 /// How labctl runs VMs.
@@ -162,6 +163,8 @@ pub struct Env {
     pub qemu: PathBuf,
     pub base: Archive,
     pub accel: Accel,
+    /// How each run's guest is started (see [`crate::launch`]).
+    pub launcher: Box<dyn Launcher>,
 }
 
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -171,13 +174,21 @@ pub const QEMU: &str = "qemu-system-x86_64";
 pub fn prepare(ws: &Workspace, options: &Options, sink: &Sink) -> Result<Env> {
     // A mistyped WORKBOOK_ACCEL is an error, not a silent default.
     AccelChoice::from_env()?;
-    let qemu = crate::doctor::find_in_path(QEMU)
-        .ok_or_else(|| Error::Missing { what: QEMU.into(), fix: crate::doctor::install_hint(QEMU) })?;
+    let qemu = crate::tools::find_in_path(QEMU)
+        .ok_or_else(|| Error::Missing { what: QEMU.into(), fix: crate::tools::install_hint(QEMU) })?;
     let matrix = ws.kernels()?;
     let kernel = kernels::resolve(&matrix, &ws.cache_dir(), options.kernel.as_deref(), options.quiet)?;
     let guest = builder::build_agent(ws, options.quiet)?;
     let base = image::base_archive(&guest, &ws.cache_dir())?;
-    let mut env = Env { ws: ws.clone(), options: options.clone(), kernel, qemu, base, accel: Accel::Tcg };
+    let mut env = Env {
+        ws: ws.clone(),
+        options: options.clone(),
+        kernel,
+        qemu,
+        base,
+        accel: Accel::Tcg,
+        launcher: crate::launch::default_launcher(),
+    };
     let mut kvm_refused = None;
     if options.accel != AccelChoice::Tcg {
         let probe = plan_archive(&Plan::default(), &[]);
@@ -280,14 +291,19 @@ impl Env {
         // Whatever the base already holds (libc, the loader) need not be
         // shipped twice.
         extra.entries.retain(|path, e| e.source == image::Source::Dir || !self.base.entries.contains_key(path));
-        let initrd = image::build_initrd(&cache, &self.base, &extra)?;
-        let image_ms = image_start.elapsed().as_millis() as u64;
-        send(sink, EngineEvent::Phase { name: "image", ms: image_ms, detail: String::new() });
+        let staging_ms = image_start.elapsed().as_millis() as u64;
 
         let files = self.ws.run_files(run_name)?;
-        let spec = VmSpec { cmdline_extra: cmdline.to_vec(), ..self.vm_spec(initrd, console, &files.socket) };
+        let spec = VmSpec { cmdline_extra: cmdline.to_vec(), ..self.vm_spec(PathBuf::new(), console, &files.socket) };
         let timeouts = Timeouts { boot: self.boot_timeout(), total: total + self.boot_timeout() };
-        let result = vm::run(&spec, self.options.quiet, &files.log, timeouts, &INTERRUPTED, &mut |ev| match ev {
+        let launch =
+            Launch { base: &self.base, extra: &extra, spec, log: &files.log, timeouts, quiet: self.options.quiet };
+        let mut image_ms = staging_ms;
+        let result = self.launcher.launch(&cache, launch, &INTERRUPTED, &mut |ev| match ev {
+            VmEvent::Staged { ms } => {
+                image_ms = staging_ms + ms;
+                send(sink, EngineEvent::Phase { name: "image", ms: image_ms, detail: String::new() });
+            }
             VmEvent::Console(line) => send(sink, EngineEvent::Console(line.to_string())),
             VmEvent::Booted { boot_ms } => send(
                 sink,

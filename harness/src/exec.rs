@@ -57,7 +57,7 @@ pub fn status(cmd: &mut Command, quiet: bool) -> Result<(), Error> {
 pub fn spawn_error(cmd: &Command, e: std::io::Error) -> Error {
     let program = cmd.get_program().to_string_lossy().into_owned();
     if e.kind() == std::io::ErrorKind::NotFound {
-        Error::Missing { what: program.clone(), fix: crate::doctor::install_hint(&program) }
+        Error::Missing { what: program.clone(), fix: crate::tools::install_hint(&program) }
     } else {
         Error::Command { command: display(cmd), status: format!("could not start: {e}"), stderr: String::new() }
     }

@@ -32,9 +32,8 @@ pub fn export(ws: &Workspace, dest: &Path) -> Result<usize> {
     }
     let mut ls = Command::new("git");
     ls.arg("-C").arg(&ws.root).args(["ls-files", "-z"]);
-    let listed = exec::output(&mut ls, true).map_err(|e| {
-        Error::Usage(format!("export copies the files git tracks, and git could not list them: {e}"))
-    })?;
+    let listed = exec::output(&mut ls, true)
+        .map_err(|e| Error::Usage(format!("export copies the files git tracks, and git could not list them: {e}")))?;
     let files: Vec<PathBuf> = listed
         .stdout
         .split(|b| *b == 0)

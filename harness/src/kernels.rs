@@ -654,8 +654,7 @@ fn unpack(spec: &KernelSpec, debs: &[PathBuf], dir: &Path, quiet: bool) -> Resul
     // Debian's packages do not ship modules.dep (it is made when they are
     // installed); loading modules in the guest needs it.
     if root.join("lib/modules").join(&spec.release).join("kernel").is_dir() {
-        let depmod = crate::doctor::find_in_path("depmod")
-            .or_else(|| ["/usr/sbin/depmod", "/sbin/depmod"].into_iter().map(PathBuf::from).find(|p| p.is_file()));
+        let depmod = crate::tools::find("depmod");
         match depmod {
             Some(depmod) => {
                 exec::output(Command::new(depmod).arg("-b").arg(root).arg(&spec.release), quiet)?;

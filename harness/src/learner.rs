@@ -90,9 +90,8 @@ pub fn solution_diff(lab: &Lab) -> Result<String> {
     for f in &lab.manifest.student_files {
         let mine_path = lab.dir.join(f);
         let reference_path = lab.solution_dir.join(f);
-        let read = |p: &std::path::Path| {
-            std::fs::read_to_string(p).map_err(Error::io(format!("reading {}", p.display())))
-        };
+        let read =
+            |p: &std::path::Path| std::fs::read_to_string(p).map_err(Error::io(format!("reading {}", p.display())));
         let mine = read(&mine_path)?;
         // A student file the solution leaves as it is has nothing to show.
         let reference = if reference_path.is_file() { read(&reference_path)? } else { mine.clone() };
@@ -102,11 +101,7 @@ pub fn solution_diff(lab: &Lab) -> Result<String> {
         }
         let diff = TextDiff::from_lines(&mine, &reference);
         out.push_str(
-            &diff
-                .unified_diff()
-                .context_radius(3)
-                .header(&format!("yours/{f}"), &format!("reference/{f}"))
-                .to_string(),
+            &diff.unified_diff().context_radius(3).header(&format!("yours/{f}"), &format!("reference/{f}")).to_string(),
         );
     }
     Ok(out)

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::checks::named;
 use crate::params::{self, ParamSpec};
 
 /// Default bound on one whole VM run of a lab, in seconds.
@@ -365,7 +364,18 @@ pub fn render(path: &Path, raw: &toml::Table, seed: u64) -> Result<Manifest, Man
 /// Checks everything serde cannot: references between steps and checks,
 /// regexes, names, ranges. `dir_name` is the lab directory's name;
 /// `known_kernels` the names in the kernel matrix.
-pub fn validate(path: &Path, m: &Manifest, dir_name: &str, known_kernels: &[String]) -> Result<(), ManifestError> {
+/// Validates a named check's `args` against the lab's step names; given by
+/// the caller (the checks module's registry), so that the manifest does not
+/// depend on the checks that read it.
+pub type NamedArgs = fn(&str, &toml::Table, &HashSet<&str>) -> Result<(), String>;
+
+pub fn validate(
+    path: &Path,
+    m: &Manifest,
+    dir_name: &str,
+    known_kernels: &[String],
+    named: NamedArgs,
+) -> Result<(), ManifestError> {
     let err = |field: &str, message: String| ManifestError {
         path: path.to_path_buf(),
         field: Some(field.to_string()),
@@ -460,7 +470,7 @@ pub fn validate(path: &Path, m: &Manifest, dir_name: &str, known_kernels: &[Stri
     }
     let mut check_names = HashSet::new();
     for (i, c) in m.checks.iter().enumerate() {
-        validate_check(c, &step_names).map_err(|(f, msg)| err(&format!("checks[{i}].{f}"), msg))?;
+        validate_check(c, &step_names, named).map_err(|(f, msg)| err(&format!("checks[{i}].{f}"), msg))?;
         if !check_names.insert(c.name.as_str()) {
             return Err(err(&format!("checks[{i}].name"), format!("{:?} is used by another check", c.name)));
         }
@@ -530,7 +540,7 @@ fn check_timeout(_field: &str, t: f64, max: f64) -> Result<(), String> {
 }
 
 /// Validates one check; the error is (field, message).
-fn validate_check(c: &CheckSpec, steps: &HashSet<&str>) -> Result<(), (&'static str, String)> {
+fn validate_check(c: &CheckSpec, steps: &HashSet<&str>, named: NamedArgs) -> Result<(), (&'static str, String)> {
     if c.name.trim().is_empty() {
         return Err(("name", "must not be empty".into()));
     }
@@ -619,16 +629,18 @@ fn validate_check(c: &CheckSpec, steps: &HashSet<&str>) -> Result<(), (&'static 
         }
         CheckKind::Named => {
             let Some(name) = &c.check else {
-                return Err(("check", format!("names a built-in check (one of: {})", named::names().join(", "))));
+                // The registry's own error for no name lists the names.
+                let known = named("", &c.args, steps).err().unwrap_or_default();
+                return Err(("check", format!("names a built-in check: {known}")));
             };
-            named::validate_args(name, &c.args, steps).map_err(|m| ("args", m))?;
+            named(name, &c.args, steps).map_err(|m| ("args", m))?;
         }
     }
     Ok(())
 }
 
 /// Reads, parses and validates `labs/*/lab.toml` under `root`, sorted by number.
-pub fn load_all(root: &Path, known_kernels: &[String]) -> Result<Vec<Lab>, ManifestError> {
+pub fn load_all(root: &Path, known_kernels: &[String], named: NamedArgs) -> Result<Vec<Lab>, ManifestError> {
     let labs_dir = root.join("labs");
     let entries = std::fs::read_dir(&labs_dir).map_err(|e| ManifestError {
         path: labs_dir.clone(),
@@ -642,7 +654,7 @@ pub fn load_all(root: &Path, known_kernels: &[String]) -> Result<Vec<Lab>, Manif
         if !path.is_file() {
             continue;
         }
-        labs.push(load(root, &dir, known_kernels)?);
+        labs.push(load(root, &dir, known_kernels, named)?);
     }
     labs.sort_by_key(|l| l.manifest.number);
     for pair in labs.windows(2) {
@@ -658,7 +670,7 @@ pub fn load_all(root: &Path, known_kernels: &[String]) -> Result<Vec<Lab>, Manif
 }
 
 /// Reads one lab directory.
-pub fn load(root: &Path, dir: &Path, known_kernels: &[String]) -> Result<Lab, ManifestError> {
+pub fn load(root: &Path, dir: &Path, known_kernels: &[String], named: NamedArgs) -> Result<Lab, ManifestError> {
     let path = dir.join("lab.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| ManifestError {
         path: path.clone(),
@@ -668,7 +680,7 @@ pub fn load(root: &Path, dir: &Path, known_kernels: &[String]) -> Result<Lab, Ma
     let raw = parse_raw(&path, &text)?;
     let manifest = render(&path, &raw, 0)?;
     let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    validate(&path, &manifest, &dir_name, known_kernels)?;
+    validate(&path, &manifest, &dir_name, known_kernels, named)?;
     let mut manifest = manifest;
     manifest.localize(HintLanguage::current());
     for (i, f) in manifest.student_files.iter().enumerate() {
@@ -721,7 +733,7 @@ hints_ko = ["하나", "둘"]
 
     fn check(text: &str) -> Result<Manifest, ManifestError> {
         let m = parse(&path(), text)?;
-        validate(&path(), &m, "03-hello-world", &["6.1".to_string()])?;
+        validate(&path(), &m, "03-hello-world", &["6.1".to_string()], crate::checks::named::validate_args)?;
         Ok(m)
     }
 
@@ -802,7 +814,8 @@ hints_ko = ["하나", "둘"]
     #[test]
     fn the_directory_must_match_number_and_slug() {
         let m = parse(&path(), GOOD).unwrap();
-        let err = validate(&path(), &m, "04-hello-world", &[]).unwrap_err().to_string();
+        let err =
+            validate(&path(), &m, "04-hello-world", &[], crate::checks::named::validate_args).unwrap_err().to_string();
         assert!(err.contains("slug") && err.contains("\"03-hello-world\""), "{err}");
     }
 
@@ -898,7 +911,7 @@ gid = "{{group}}"
     fn every_lab_in_the_repository_is_valid() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let kernels = crate::kernels::Matrix::load(&root.join("vm/kernels.toml")).unwrap().names();
-        let labs = load_all(root, &kernels).unwrap();
+        let labs = load_all(root, &kernels, crate::checks::named::validate_args).unwrap();
         assert!(labs.iter().any(|l| l.number() == 1) && labs.iter().any(|l| l.number() == 3));
     }
 }

@@ -204,7 +204,11 @@ pub fn render(value: &toml::Value, values: &Values, at: &str) -> Result<toml::Va
     Ok(match value {
         toml::Value::String(s) => render_str(s, values).map_err(|m| (at.to_string(), m))?,
         toml::Value::Array(items) => toml::Value::Array(
-            items.iter().enumerate().map(|(i, v)| render(v, values, &format!("{at}[{i}]"))).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| render(v, values, &format!("{at}[{i}]")))
+                .collect::<Result<_, _>>()?,
         ),
         toml::Value::Table(t) => toml::Value::Table(render_table(t, values, at)?),
         other => other.clone(),

@@ -214,7 +214,14 @@ pub fn table(labs: &[Lab], progress: &Progress, now: u64) -> String {
         if status != "passed" && next.is_none() {
             next = Some(lab.number());
         }
-        out.push_str(&format!("{:<4} {:<24} {:<10} {:>7}  {}\n", lab.number(), lab.manifest.slug, status, points, when));
+        out.push_str(&format!(
+            "{:<4} {:<24} {:<10} {:>7}  {}\n",
+            lab.number(),
+            lab.manifest.slug,
+            status,
+            points,
+            when
+        ));
     }
     out.push_str(&format!("\n{earned} of {total} points.\n"));
     match next {

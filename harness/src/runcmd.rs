@@ -152,7 +152,10 @@ mod tests {
         std::fs::write(cwd.join("data/sub/a.txt"), "a").unwrap();
         let outside = dir.path().join("elsewhere.bin");
         std::fs::write(&outside, "").unwrap();
-        let rp = run_plan(&words(&["cat", "data/sub/a.txt"]), &[PathBuf::from("data"), outside.clone()], &cwd, 5.0, |_| false)
+        let rp =
+            run_plan(&words(&["cat", "data/sub/a.txt"]), &[PathBuf::from("data"), outside.clone()], &cwd, 5.0, |_| {
+                false
+            })
             .unwrap();
         let guests: Vec<&str> = rp.files.iter().map(|(g, _)| g.as_str()).collect();
         assert_eq!(guests, ["/lab/work/data/sub/a.txt", "/lab/work/elsewhere.bin"]);

@@ -34,8 +34,15 @@ pub struct Timeouts {
 /// What a caller sees while the VM runs.
 #[derive(Debug)]
 pub enum VmEvent<'a> {
+    /// The run's files are where the guest will find them (a launcher's
+    /// staging, e.g. the initramfs built), after `ms`.
+    Staged {
+        ms: u64,
+    },
     Console(&'a str),
-    Booted { boot_ms: u64 },
+    Booted {
+        boot_ms: u64,
+    },
     Agent(&'a Event),
 }
 

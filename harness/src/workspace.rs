@@ -67,7 +67,7 @@ impl Workspace {
 
     pub fn labs(&self) -> Result<Vec<Lab>> {
         let names = self.kernels()?.names();
-        Ok(manifest::load_all(&self.root, &names)?)
+        Ok(manifest::load_all(&self.root, &names, crate::checks::named::validate_args)?)
     }
 
     pub fn lab(&self, number: u32) -> Result<Lab> {
