@@ -6,6 +6,7 @@
 //! a [`Problem`] naming the file and line to fix. Problems are values: the
 //! only errors are a book that cannot be read at all.
 
+mod compat;
 mod includes;
 mod labs;
 mod markdown;
@@ -124,6 +125,7 @@ pub fn check(root: &Path) -> Result<Vec<Problem>, Error> {
         check_links(&book, rel, page, &mut problems);
     }
     labs::check_labs(&book, &labs, &mut problems);
+    compat::check_compatibility(&book, &labs, &mut problems)?;
     translation::check_catalogs(&book.layout.book, |path| book.layout.display_path(path), &mut problems)?;
     problems.sort();
     problems.dedup();

@@ -42,6 +42,7 @@ impl Fixture {
         );
         fixture.write("book/src/images/d.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"/>");
         fixture.write("book/src/generated/out.txt", "hello\n");
+        fixture.write("book/src/generated/compatibility.txt", "| lab | 6.1 |\n|---|:-:|\n| 01-demo | pass |\n");
         fixture.write("book/outputs.sh", "capture out 0 run -- echo hello\n");
         fixture.write("labs/01-demo/lab.toml", "number = 1\nslug = \"demo\"\ntitle = \"Demo\"\nchapter = 1\n");
         fixture.write(
@@ -94,7 +95,35 @@ fn the_untouched_fixture_has_no_problems() {
 fn a_lab_without_a_page_is_reported_at_its_manifest() {
     let fixture = Fixture::new();
     fixture.write("labs/02-extra/lab.toml", "number = 2\nslug = \"extra\"\ntitle = \"Extra\"\nchapter = 1\n");
+    fixture.edit(
+        "book/src/generated/compatibility.txt",
+        "| 01-demo | pass |\n",
+        "| 01-demo | pass |\n| 02-extra | pass |\n",
+    );
     fixture.expect_one("labs/02-extra/lab.toml", 4, "has no book page: expected book/src/labs/02-extra.md");
+}
+
+#[test]
+fn a_lab_missing_from_the_compatibility_table_is_reported() {
+    let fixture = Fixture::new();
+    fixture.edit("book/src/generated/compatibility.txt", "| 01-demo | pass |\n", "");
+    fixture.expect_one(
+        "book/src/generated/compatibility.txt",
+        1,
+        "lab 01-demo is missing from the compatibility table",
+    );
+    std::fs::remove_file(fixture.root().join("book/src/generated/compatibility.txt")).unwrap();
+    fixture.expect_one("book/src/generated/compatibility.txt", 1, "the compatibility table is missing");
+}
+
+#[test]
+fn the_readmes_compatibility_table_must_be_the_books() {
+    let fixture = Fixture::new();
+    let table = "| lab | 6.1 |\n|---|:-:|\n| 01-demo | pass |\n";
+    fixture.write("README.md", &format!("# R\n\n<!-- compatibility:begin -->\n{table}<!-- compatibility:end -->\n"));
+    assert_eq!(fixture.problems(), Vec::<Problem>::new());
+    fixture.edit("README.md", "| 01-demo | pass |", "| 01-demo | fails |");
+    fixture.expect_one("README.md", 3, "differs from book/src/generated/compatibility.txt");
 }
 
 #[test]
