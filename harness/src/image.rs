@@ -12,6 +12,7 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -195,8 +196,13 @@ pub fn stripped_copy(binary: &Path, cache: &Path) -> Result<PathBuf> {
         return Ok(out);
     }
     fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
-    // Per process: two runs may strip the same binary at once.
-    let tmp = dir.join(format!(".tmp{}", std::process::id()));
+    // Unique per process and thread: two runs may strip the same binary at
+    // once, and threads of one labctl share its pid.
+    let tmp = tempfile::Builder::new()
+        .prefix(".strip")
+        .tempfile_in(&dir)
+        .map_err(Error::io(format!("creating a temporary file in {}", dir.display())))?
+        .into_temp_path();
     let mut cmd = Command::new("strip");
     cmd.arg("--strip-debug").arg("-o").arg(&tmp).arg(binary);
     match cmd.output() {
@@ -206,7 +212,7 @@ pub fn stripped_copy(binary: &Path, cache: &Path) -> Result<PathBuf> {
             fs::copy(binary, &tmp).map_err(Error::io(format!("copying {}", binary.display())))?;
         }
     }
-    fs::rename(&tmp, &out).map_err(Error::io(format!("writing {}", out.display())))?;
+    tmp.persist(&out).map_err(|e| Error::Io { context: format!("writing {}", out.display()), source: e.error })?;
     Ok(out)
 }
 
@@ -297,6 +303,9 @@ pub fn build_initrd(cache: &Path, base: &Archive, extra: &Archive) -> Result<Pat
     let extra_hash = extra.content_hash()?;
     let path = dir.join(format!("initrd-{}-{}.cpio", &base_hash[..16], &extra_hash[..16]));
     if path.is_file() {
+        // A hit counts as a use: pruning goes by age, and this run is
+        // about to boot it.
+        let _ = fs::File::options().append(true).open(&path).and_then(|f| f.set_modified(SystemTime::now()));
         return Ok(path);
     }
     let base_path = dir.join(format!("base-{}.cpio", &base_hash[..16]));
@@ -313,15 +322,16 @@ pub fn build_initrd(cache: &Path, base: &Archive, extra: &Archive) -> Result<Pat
 }
 
 fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<fs::File>) -> Result<()>) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let file = fs::File::create(&tmp).map_err(Error::io(format!("creating {}", tmp.display())))?;
-    let mut w = BufWriter::new(file);
-    write(&mut w)?;
-    w.flush().map_err(Error::io(format!("writing {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(Error::io(format!("writing {}", path.display())))
+    crate::files::write_atomic_with(path, write)
 }
 
-/// Keeps the `keep` most recently used initrds.
+/// How long an image is safe from pruning after its last use: longer than
+/// any run, so that an image another labctl just took from the cache is
+/// still there when its QEMU opens it.
+const PRUNE_GRACE: Duration = Duration::from_secs(3600);
+
+/// Keeps the `keep` most recently used initrds, and every one used within
+/// [`PRUNE_GRACE`].
 fn prune(dir: &Path, keep: usize) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     let mut images: Vec<(std::time::SystemTime, PathBuf)> = entries
@@ -331,8 +341,11 @@ fn prune(dir: &Path, keep: usize) {
         .collect();
     images.sort();
     let excess = images.len().saturating_sub(keep);
-    for (_, path) in images.into_iter().take(excess) {
-        let _ = fs::remove_file(path);
+    let now = SystemTime::now();
+    for (used, path) in images.into_iter().take(excess) {
+        if now.duration_since(used).is_ok_and(|age| age > PRUNE_GRACE) {
+            let _ = fs::remove_file(path);
+        }
     }
 }
 
@@ -384,6 +397,36 @@ fn module_name(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_spares_images_used_lately_and_a_cache_hit_counts_as_a_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("images");
+        fs::create_dir_all(&images).unwrap();
+        let old = SystemTime::now() - Duration::from_secs(2 * 3600);
+        for i in 0..4 {
+            let p = images.join(format!("initrd-old{i}.cpio"));
+            fs::write(&p, "x").unwrap();
+            fs::File::options().append(true).open(&p).unwrap().set_modified(old).unwrap();
+        }
+        fs::write(images.join("initrd-fresh.cpio"), "x").unwrap();
+        prune(&images, 1);
+        let mut left: Vec<String> =
+            fs::read_dir(&images).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        // Over the limit, only the old ones go: the fresh one is in its grace.
+        assert_eq!(left, ["initrd-fresh.cpio"]);
+
+        // A hit on an old image makes it fresh again.
+        let mut base = Archive::default();
+        base.bytes("/init", b"#!/bin/sh\n".to_vec(), 0o755);
+        let first = build_initrd(dir.path(), &base, &Archive::default()).unwrap();
+        fs::File::options().append(true).open(&first).unwrap().set_modified(old).unwrap();
+        let again = build_initrd(dir.path(), &base, &Archive::default()).unwrap();
+        assert_eq!(first, again);
+        let age = SystemTime::now().duration_since(fs::metadata(&again).unwrap().modified().unwrap()).unwrap();
+        assert!(age < Duration::from_secs(60), "the hit did not refresh the image: {age:?}");
+    }
 
     #[test]
     fn parents_are_added_before_children() {

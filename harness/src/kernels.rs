@@ -710,9 +710,8 @@ fn lock_exclusive(path: &Path, quiet: bool) -> Result<nix::fcntl::Flock<fs::File
 
 /// Writes `path` through a temporary file and a rename: never half a file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    fs::write(&tmp, bytes).map_err(Error::io(format!("writing {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(Error::io(format!("renaming {} to {}", tmp.display(), path.display())))
+    // A temporary name unique across processes and threads, not the pid.
+    crate::files::write_atomic(path, bytes)
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {

@@ -98,10 +98,8 @@ impl Progress {
     /// Writes the file atomically: another labctl reading it never sees half.
     pub fn save(&self, root: &Path) -> Result<()> {
         let p = path(root);
-        let tmp = p.with_extension(format!("{}.tmp", std::process::id()));
         let text = serde_json::to_string_pretty(self).expect("progress serialises");
-        fs::write(&tmp, text + "\n").map_err(Error::io(format!("writing {}", tmp.display())))?;
-        fs::rename(&tmp, &p).map_err(Error::io(format!("replacing {}", p.display())))
+        crate::files::write_atomic(&p, (text + "\n").as_bytes())
     }
 
     pub fn lab(&self, number: u32) -> Option<&LabProgress> {
