@@ -324,6 +324,18 @@ impl Env {
     }
 }
 
+/// The points a run earns: those of its passed checks, or none at all when
+/// a precondition failed. A precondition carries no points of its own, so
+/// without this a program that fails one (a filter that drops the frame it
+/// must keep) would still collect every other check's points.
+pub fn lab_points(m: &Manifest, verdicts: &[Verdict]) -> u32 {
+    let preconditions_hold = m.checks.iter().zip(verdicts).all(|(c, v)| !c.precondition || v.passed);
+    if !preconditions_hold {
+        return 0;
+    }
+    verdicts.iter().filter(|v| v.passed).map(|v| v.points).sum()
+}
+
 /// The agent's steps for a lab's manifest, rendered for one seed.
 pub fn lab_plan(m: &Manifest) -> Plan {
     Plan {
@@ -523,7 +535,7 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
     }
     // A run that ended early never passes, whoever is to blame.
     report.passed = report.checks.iter().all(|c| c.passed) && early.is_none();
-    report.points = report.checks.iter().filter(|c| c.passed).map(|c| c.points).sum();
+    report.points = lab_points(m, &report.checks);
     report.duration_ms = started.elapsed().as_millis() as u64;
     if let Some(error) = early.and_then(|e| e.harness_error) {
         send(sink, EngineEvent::Warning(error.clone()));
@@ -536,4 +548,49 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
 /// Step results by name, for `labctl run`.
 pub fn step_results(events: &[Event]) -> BTreeMap<String, StepResult> {
     observations(events).steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(name: &str, passed: bool, points: u32) -> Verdict {
+        let status = if passed { Status::Good } else { Status::Bad };
+        Verdict { name: name.into(), status, passed, detail: String::new(), hint: None, points }
+    }
+
+    #[test]
+    fn a_failed_precondition_voids_the_labs_points() {
+        let m = crate::manifest::parse(
+            std::path::Path::new("labs/01-x/lab.toml"),
+            r#"
+number = 1
+slug = "x"
+title = "X"
+chapter = 1
+kind = "ptrace"
+goal = "g"
+student_files = ["src/x.rs"]
+[[steps]]
+name = "s"
+run = ["/bin/true"]
+[[checks]]
+name = "pre"
+kind = "exit_code"
+step = "s"
+equals = 0
+precondition = true
+[[checks]]
+name = "worth"
+kind = "exit_code"
+step = "s"
+equals = 0
+points = 3
+"#,
+        )
+        .unwrap();
+        assert_eq!(lab_points(&m, &[verdict("pre", true, 0), verdict("worth", true, 3)]), 3);
+        assert_eq!(lab_points(&m, &[verdict("pre", false, 0), verdict("worth", true, 3)]), 0);
+        assert_eq!(lab_points(&m, &[verdict("pre", true, 0), verdict("worth", false, 3)]), 0);
+    }
 }

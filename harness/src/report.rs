@@ -235,7 +235,9 @@ pub fn gradescope(labs: &[LabReport]) -> serde_json::Value {
             }
             tests.push(serde_json::json!({
                 "name": format!("{lab}: {}", c.name),
-                "score": if c.passed { c.points } else { 0 },
+                // A lab whose precondition failed earns nothing (its
+                // points are 0), and neither does any of its checks.
+                "score": if c.passed && l.points > 0 { c.points } else { 0 },
                 "max_score": c.points,
                 "status": if c.passed { "passed" } else { "failed" },
                 "output": output,
