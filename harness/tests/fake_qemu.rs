@@ -221,6 +221,10 @@ fn lab1_scenario(then: &[String]) -> (Vec<String>, String) {
         scenario.push(step_end(name, 0, ""));
     }
     scenario.push(step_start(last));
+    // Long enough for the watcher, which polls every 20 ms, to see this
+    // QEMU alive: a scenario played in a millisecond would pass unseen, and
+    // the test would wait for a VM that came and went.
+    scenario.push("sleep 0.5".into());
     scenario.extend(then.iter().cloned());
     (scenario, last.clone())
 }
