@@ -28,6 +28,7 @@ pub mod qemu;
 pub mod report;
 pub mod runcmd;
 pub mod tools;
+pub mod tutor;
 pub mod vm;
 pub mod workspace;
 

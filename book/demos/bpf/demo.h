@@ -15,10 +15,14 @@ typedef unsigned long long __u64;
 #define __type(name, val) typeof(val) *name
 #define BPF_MAP_TYPE_HASH 1
 #define BPF_MAP_TYPE_ARRAY 2
+#define BPF_MAP_TYPE_RINGBUF 27
 
 /* Helpers are called by number; the verifier checks every argument. */
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
 static long (*bpf_trace_printk)(const char *fmt, __u32 fmt_size, ...) = (void *)6;
+static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
+static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
+static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
 
 struct xdp_md {
 	__u32 data;
