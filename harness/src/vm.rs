@@ -119,6 +119,8 @@ enum Msg {
     BadEvent(String),
     Stderr(String),
     EventsClosed,
+    /// A reader of QEMU's stdout or stderr reached the end of its pipe.
+    PipeClosed,
 }
 
 /// How long QEMU gets to exit after the agent said it is done.
@@ -179,6 +181,9 @@ pub fn run(
     let mut done_at: Option<Instant> = None;
     let mut exited_at: Option<Instant> = None;
     let mut events_closed = false;
+    // QEMU's stdout (when captured) and stderr: its last words, such as the
+    // error it exits with, must be read before the ending is decided.
+    let mut pipes_open = if spec.console == Console::Captured { 2 } else { 1 };
     let mut panic_line: Option<String> = None;
     let mut qemu_errors = Vec::new();
     let mut timed_out = false;
@@ -209,7 +214,12 @@ pub fn run(
                 on_event(VmEvent::Agent(&ev));
                 events.push(ev);
             }
-            Ok(Msg::EventsClosed) | Err(RecvTimeoutError::Disconnected) => events_closed = true,
+            Ok(Msg::PipeClosed) => pipes_open -= 1,
+            Ok(Msg::EventsClosed) => events_closed = true,
+            Err(RecvTimeoutError::Disconnected) => {
+                events_closed = true;
+                pipes_open = 0;
+            }
             Err(RecvTimeoutError::Timeout) => {}
         }
         if interrupted.load(Ordering::SeqCst) {
@@ -221,7 +231,7 @@ pub fn run(
         let now = Instant::now();
         if let Some(at) = exited_at {
             // Let the reader threads hand over what QEMU wrote last.
-            if events_closed || now.duration_since(at) > DRAIN_WAIT {
+            if (events_closed && pipes_open <= 0) || now.duration_since(at) > DRAIN_WAIT {
                 break;
             }
             continue;
@@ -314,9 +324,10 @@ fn spawn_lines(
             buf.clear();
             let _ = writeln!(log.lock().unwrap_or_else(|p| p.into_inner()), "{prefix}{line}");
             if tx.send(wrap(line)).is_err() {
-                break;
+                return;
             }
         }
+        let _ = tx.send(Msg::PipeClosed);
     });
 }
 
