@@ -16,6 +16,9 @@
 //! #                                          a step printing `bpftool map show -j`:
 //! #                                          the program's map_ids hold (or not)
 //! #                                          the maps of these names
+//! #   xlated = "xlated", atomic_add = true   a step printing `bpftool prog dump
+//! #                                          xlated … -j` of this program: its
+//! #                                          code adds to memory atomically
 //! ```
 //!
 //! Every piece of evidence is the kernel's: a program can print anything,
@@ -23,7 +26,10 @@
 //! verifier recorded for it. A tail call's target keeps a run count of 0
 //! (the kernel counts only the program it entered), so `runs_at_most = 0`
 //! with `detached = true` says that a program ran, if at all, only as a
-//! tail call.
+//! tail call. Its translated code is the kernel's too: a counter bumped with
+//! a plain load, add and store loses counts when two CPUs run the program
+//! at once, a race that a grading VM may never show, while the atomic add
+//! that prevents it is there to read in the instructions.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -47,6 +53,8 @@ const KEYS: &[&str] = &[
     "maps",
     "uses",
     "avoids",
+    "xlated",
+    "atomic_add",
 ];
 
 fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
@@ -92,7 +100,53 @@ fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
     }
     names_arg(args, "uses")?;
     names_arg(args, "avoids")?;
+    match (args.contains_key("xlated"), args.get("atomic_add")) {
+        (true, Some(toml::Value::Boolean(true))) => {
+            step_arg(args, "xlated", steps)?;
+        }
+        (_, Some(v)) if v.as_bool() != Some(true) => return Err(format!("atomic_add must be true, not {v}")),
+        (false, Some(_)) => {
+            return Err("atomic_add needs xlated = \"<step printing bpftool prog dump xlated … -j>\"".into());
+        }
+        (true, None) => return Err("xlated is read only for atomic_add = true".into()),
+        (false, None) => {}
+        _ => unreachable!("every combination is matched above"),
+    }
     Ok(())
+}
+
+/// The instructions of `bpftool prog dump xlated -j`: each an object whose
+/// `disasm` is the kernel's own rendering. None when it is not JSON.
+fn instructions(text: &str) -> Vec<String> {
+    fn collect(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(Value::String(d)) = o.get("disasm") {
+                    out.push(d.clone());
+                }
+                o.values().for_each(|v| collect(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(doc) = serde_json::from_str::<Value>(text.trim()) {
+        collect(&doc, &mut out);
+    }
+    out
+}
+
+/// An atomic add to memory, as the kernel's disassembler writes it: `lock
+/// *(u64 *)(r0 +0) += r1` when the old value is not used (BPF_XADD, or
+/// BPF_ATOMIC | BPF_ADD), `r1 = atomic64_fetch_add((u64 *)(r0 +0), r1)`
+/// when it is.
+fn is_atomic_add(insn: &str) -> bool {
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"lock \*\(u(32|64) \*\)\(r\d+ *[+-] *\d+\) \+= r\d+|atomic(64)?_fetch_add\(")
+            .expect("a valid regex")
+    });
+    RE.is_match(insn)
 }
 
 fn count_arg(args: &toml::Table, key: &str) -> Result<Option<u64>, String> {
@@ -212,6 +266,26 @@ fn problems(args: &toml::Table, prog: &Value, obs: &Observations) -> Result<(Vec
         }
         seen.push(format!("using {shown}"));
     }
+    if let Some(xlated_step) = args.get("xlated").and_then(|v| v.as_str()) {
+        let s = step(obs, xlated_step)?;
+        let insns = instructions(&s.stdout);
+        if insns.is_empty() {
+            let said = if s.stderr.trim().is_empty() { &s.stdout } else { &s.stderr };
+            return Err(bad(format!(
+                "`{xlated_step}` ({}) printed no instructions\n{}",
+                ending(s),
+                excerpt(said, 4)
+            )));
+        }
+        match insns.iter().find(|i| is_atomic_add(i)) {
+            Some(add) => seen.push(format!("adding atomically ({add})")),
+            None => problems.push(format!(
+                "none of its {} instructions adds to memory atomically: a plain load, add and store \
+                 (`*count += 1`) loses counts when two CPUs run it at once; use __sync_fetch_and_add()",
+                insns.len()
+            )),
+        }
+    }
     Ok((problems, seen.join(", ")))
 }
 
@@ -325,6 +399,36 @@ uses = ["execve_hits"]"#);
     }
 
     #[test]
+    fn an_atomic_add_is_read_from_the_translated_code() {
+        let xlated = |disasm: &[&str]| {
+            let insns: Vec<String> = disasm.iter().map(|d| format!("{{\"disasm\":{d:?}}}")).collect();
+            format!("[{}]", insns.join(","))
+        };
+        let args = "progs = \"progs\"\nname = \"dispatch\"\nxlated = \"xlated\"\natomic_add = true";
+        let judge = |out: String| {
+            let mut o = obs();
+            o.steps.insert(
+                "xlated".into(),
+                StepResult { name: "xlated".into(), stdout: out, ..Default::default() },
+            );
+            let args: toml::Table = toml::from_str(args).unwrap();
+            validate(&args, &HashSet::from(["progs", "xlated"])).unwrap();
+            evaluate(&args, &o)
+        };
+        for atomic in ["lock *(u64 *)(r0 +0) += r1", "r1 = atomic64_fetch_add((u64 *)(r0 +0), r1)"] {
+            let ok = judge(xlated(&["r6 = r1", atomic, "r0 = 0", "exit"]));
+            assert!(ok.as_ref().is_ok_and(|d| d.contains("adding atomically")), "{atomic}: {ok:?}");
+        }
+        let racy = ["r1 = *(u64 *)(r0 +0)", "r1 += 1", "*(u64 *)(r0 +0) = r1", "exit"];
+        let err = judge(xlated(&racy)).unwrap_err().1;
+        assert!(err.contains("none of its 4 instructions adds to memory atomically"), "{err}");
+        for nothing in ["Error: can't get prog by pinned path", "", "[]"] {
+            let err = judge(nothing.into()).unwrap_err().1;
+            assert!(err.contains("printed no instructions"), "{nothing:?}: {err}");
+        }
+    }
+
+    #[test]
     fn a_missing_program_lists_the_loaded_ones() {
         let err = run("progs = \"progs\"\nname = \"hello\"").unwrap_err().1;
         assert!(err.contains("no program named hello") && err.contains("dispatch"), "{err}");
@@ -341,5 +445,7 @@ uses = ["execve_hits"]"#);
             v("progs = \"progs\"\nname = \"x\"\nlinks = \"links\"\ndetached = false").unwrap_err().contains("true")
         );
         assert!(v("progs = \"progs\"\nname = \"x\"\nrun_cnt = 1").unwrap_err().contains("run_cnt"));
+        assert!(v("progs = \"progs\"\nname = \"x\"\natomic_add = true").unwrap_err().contains("xlated"));
+        assert!(v("progs = \"progs\"\nname = \"x\"\nxlated = \"progs\"").unwrap_err().contains("atomic_add"));
     }
 }

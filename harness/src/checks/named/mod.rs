@@ -4,6 +4,7 @@
 mod bpf_map;
 mod bpf_prog;
 mod exec_events;
+mod map_shown;
 mod overhead;
 mod strace_bpf;
 mod strace_table;
@@ -33,6 +34,7 @@ pub const REGISTRY: &[NamedCheck] = &[
     syscall_calls::CHECK,
     bpf_prog::CHECK,
     trace_printk::CHECK,
+    map_shown::CHECK,
 ];
 
 /// The registered names, for error messages.
