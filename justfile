@@ -93,11 +93,16 @@ fmt:
     cargo fmt --all
     clang-format -i labs/*/src/bpf/*.bpf.c $(ls solutions/*/src/bpf/*.bpf.c 2>/dev/null)
 
-# Formatting and lints, as CI checks them
+# Formatting and lints, as CI checks them (and that labs/given.lock seals the labs as they are)
 lint:
     cargo fmt --all -- --check
     clang-format --dry-run --Werror labs/*/src/bpf/*.bpf.c $(ls solutions/*/src/bpf/*.bpf.c 2>/dev/null)
     cargo clippy --workspace --all-targets -- -D warnings
+    {{labctl}} seal --check
+
+# After changing a lab's given files or lab.toml: rewrite labs/given.lock, the seal grading checks them against
+seal:
+    {{labctl}} seal
 
 # The whole test suite: lints, unit and VM tests, the book, and verify on every kernel
 test: lint

@@ -2,7 +2,8 @@
 //!
 //! Every build is of a composed copy of the lab, in
 //! `target/labctl/overlay/NN-slug/<variant>`: the lab's own copy of every
-//! given file, and the student files (`student_files` in lab.toml) from the
+//! given file (for the learner's own work, the copy `labs/given.lock`
+//! seals), and the student files (`student_files` in lab.toml) from the
 //! starter, the solution, a mutant or a submission. It is a workspace of its
 //! own that reuses the real workspace's dependencies, lints, lock file and
 //! target directory, so nothing is rebuilt but the lab itself.
@@ -19,6 +20,7 @@ use crate::build_failure::{self, Blame, CompileError};
 use crate::error::{Error, Result};
 use crate::exec;
 use crate::manifest::Lab;
+use crate::seal::{self, Given, Seal};
 use crate::workspace::Workspace;
 
 /// What a lab build produced.
@@ -35,7 +37,8 @@ pub enum LabBuild {
 /// variant's source (see [`compose`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Variant {
-    /// The student files of this checkout.
+    /// The student files of this checkout, with the given files as
+    /// `labs/given.lock` seals them.
     Starter,
     /// The reference: `solutions/NN-slug` laid over the starter.
     Solution,
@@ -165,7 +168,7 @@ pub fn build_lab(ws: &Workspace, lab: &Lab, variant: &Variant, quiet: bool) -> R
         // in a build script's panic.
         crate::tools::check_bpf_toolchain()?;
     }
-    let (files, notes) = compose(ws, lab, variant)?;
+    let (files, notes) = compose(ws, lab, variant, quiet)?;
     let root = write_overlay(ws, lab, variant, &files)?;
     let package = package_name(&lab.dir)?;
     let mut cmd = cargo(ws);
@@ -193,29 +196,14 @@ pub fn build_lab(ws: &Workspace, lab: &Lab, variant: &Variant, quiet: bool) -> R
 /// lab directory: every given file as the lab ships it, and the student
 /// files from the variant's source. Grading therefore never depends on an
 /// edit outside `student_files`.
-pub fn compose(ws: &Workspace, lab: &Lab, variant: &Variant) -> Result<(Files, Vec<String>)> {
+pub fn compose(ws: &Workspace, lab: &Lab, variant: &Variant, quiet: bool) -> Result<(Files, Vec<String>)> {
     let mut notes = Vec::new();
-    let mut files = Files::new();
-    // In this checkout, the lab "as it ships" is what git last committed:
-    // a learner's edit of a given file is noticed and undone for the run.
-    let edited = if *variant == Variant::Starter { edited_given_files(ws, lab) } else { Default::default() };
-    for rel in files_under(&lab.dir)? {
-        if lab.is_student_file(&rel) {
-            continue;
-        }
-        let committed = edited.contains(&rel).then(|| git_show_head(ws, &lab.dir.join(&rel))).flatten();
-        let content = match committed {
-            Some(c) => {
-                notes.push(format!(
-                    "{} is given by the lab; you edited it, and grading uses the original",
-                    rel.display()
-                ));
-                c
-            }
-            None => read(&lab.dir.join(&rel))?,
-        };
-        files.insert(rel, content);
-    }
+    let mut files = match variant {
+        Variant::Starter => sealed_given_files(ws, lab, &mut notes, quiet)?,
+        // Lab authors iterate on the given files with the solution and the
+        // mutants; a submission is graded against this (the grader's) tree.
+        Variant::Solution | Variant::Mutant(_) | Variant::Submission(_) => working_given_files(lab)?,
+    };
     let student_source = |rel: &Path| -> PathBuf {
         match variant {
             Variant::Starter => lab.dir.join(rel),
@@ -286,29 +274,56 @@ fn apply_patch(files: &mut Files, patch: &Path, lab: &Lab) -> Result<()> {
     Ok(())
 }
 
-/// Given files of the lab that differ from git's HEAD (none outside git).
-fn edited_given_files(ws: &Workspace, lab: &Lab) -> std::collections::BTreeSet<PathBuf> {
-    let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(&ws.root).args(["diff", "--name-only", "--relative", "HEAD", "--"]).arg(&lab.dir);
-    cmd.current_dir(&ws.root);
-    let Ok(out) = cmd.output() else { return Default::default() };
-    if !out.status.success() {
-        return Default::default();
+/// The given files as the working tree has them.
+fn working_given_files(lab: &Lab) -> Result<Files> {
+    let mut files = Files::new();
+    for rel in files_under(&lab.dir)? {
+        if !lab.is_student_file(&rel) {
+            let content = read(&lab.dir.join(&rel))?;
+            files.insert(rel, content);
+        }
     }
-    let prefix = lab.dir.strip_prefix(&ws.root).unwrap_or(&lab.dir).to_path_buf();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| Path::new(l).strip_prefix(&prefix).ok().map(Path::to_path_buf))
-        .filter(|rel| !lab.is_student_file(rel))
-        .collect()
+    Ok(files)
 }
 
-/// A file's content at git's HEAD, if git tracks it.
-fn git_show_head(ws: &Workspace, path: &Path) -> Option<Vec<u8>> {
-    let rel = path.strip_prefix(&ws.root).ok()?;
-    let out =
-        Command::new("git").arg("-C").arg(&ws.root).arg("show").arg(format!("HEAD:{}", rel.display())).output().ok()?;
-    out.status.success().then_some(out.stdout)
+/// The given files as `labs/given.lock` seals them. In the learner's own
+/// checkout the lab "as it ships" is the sealed copy, not git's HEAD: an
+/// edit of a given file, committed or not, is noticed and undone for the
+/// run, and a file the lab does not have is left out.
+fn sealed_given_files(ws: &Workspace, lab: &Lab, notes: &mut Vec<String>, quiet: bool) -> Result<Files> {
+    let seal = Seal::load(&ws.root)?;
+    let mut rels: std::collections::BTreeSet<PathBuf> = files_under(&lab.dir)?.into_iter().collect();
+    // A given file the learner deleted comes back too.
+    if let Some(prefix) = seal::repo_path(&ws.root, &lab.dir) {
+        let prefix = format!("{prefix}/");
+        rels.extend(seal.files.keys().filter_map(|p| p.strip_prefix(&prefix)).map(PathBuf::from));
+    }
+    let mut files = Files::new();
+    for rel in rels {
+        if lab.is_student_file(&rel) {
+            continue;
+        }
+        match seal::given_file(&ws.root, &seal, &lab.dir.join(&rel), quiet)? {
+            Given::Intact(content) => {
+                files.insert(rel, content);
+            }
+            Given::Restored { content, deleted } => {
+                notes.push(format!(
+                    "{} is given by the lab; you {} it, and grading uses the original",
+                    rel.display(),
+                    if deleted { "deleted" } else { "edited" }
+                ));
+                files.insert(rel, content);
+            }
+            Given::Unsealed => notes.push(format!(
+                "{} is not a file of the lab ({} does not list it), so grading leaves it out; \
+                 if you are adding it to the lab, run `just seal`",
+                rel.display(),
+                seal::LOCK
+            )),
+        }
+    }
+    Ok(files)
 }
 
 fn build_lock(ws: &Workspace, quiet: bool) -> Result<crate::files::Lock> {

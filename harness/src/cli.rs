@@ -185,6 +185,12 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Seal the labs' given files: write labs/given.lock from the working tree.
+    Seal {
+        /// Only compare: exit 1, naming the files, when labs/given.lock does not match the tree.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 /// Runs the command and maps the result to an exit code, printing harness
@@ -244,6 +250,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Solution { number, force } => crate::learner::solution(number, force),
+        Command::Seal { check } => seal(check),
         Command::Lab { number, solution, console, watch, seed, json, junit, vm } => {
             let variant = if solution { Variant::Solution } else { Variant::Starter };
             if watch {
@@ -308,10 +315,10 @@ fn lab(
     vm: &VmArgs,
 ) -> Result<ExitCode> {
     let ws = Workspace::discover()?;
-    let lab = ws.lab(number)?;
     let opts = options(vm);
     let mut run = run;
     let learner = run.variant == Variant::Starter;
+    let lab = if learner { ws.starter_lab(number, opts.quiet)? } else { ws.lab(number)? };
     if learner {
         run.hint_tiers = crate::progress::Progress::load(&ws.root).map(|p| p.tiers(number)).unwrap_or_default();
     }
@@ -337,8 +344,8 @@ fn lab(
 fn watch_lab(number: u32, variant: Variant, seed: Option<u64>, console: bool, vm: &VmArgs) -> Result<ExitCode> {
     use notify::Watcher;
     let ws = Workspace::discover()?;
-    let lab = ws.lab(number)?;
     let opts = options(vm);
+    let lab = if variant == Variant::Starter { ws.starter_lab(number, opts.quiet)? } else { ws.lab(number)? };
     let (changed_tx, changed) = mpsc::channel();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         // Only edits count: the build itself opens and reads every source
@@ -447,7 +454,7 @@ fn grade(
         }
         None => Variant::Starter,
     };
-    let labs = ws.labs()?;
+    let labs = if variant == Variant::Starter { ws.starter_labs(options(vm).quiet)? } else { ws.labs()? };
     let mut reports = Vec::new();
     let mut harness_error = false;
     for kernel in crate::matrix::kernels_to_run(&ws, vm.kernel.as_deref())? {
@@ -792,7 +799,7 @@ fn shell(lab_number: Option<u32>, solution: bool, vm: &VmArgs) -> Result<ExitCod
     // files as the lab ships them), and the modules it declares.
     let (binaries, modules) = match lab_number {
         Some(number) => {
-            let lab = ws.lab(number)?;
+            let lab = if solution { ws.lab(number)? } else { ws.starter_lab(number, opts.quiet)? };
             let variant = if solution { Variant::Solution } else { Variant::Starter };
             eprintln!("Building lab {number} ({})…", variant.name());
             let built = builder::build_lab(&ws, &lab, &variant, opts.quiet)?;
@@ -847,6 +854,30 @@ fn shell(lab_number: Option<u32>, solution: bool, vm: &VmArgs) -> Result<ExitCod
     let _ = warnings.join();
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `labctl seal`: writes labs/given.lock; with `check`, only says whether
+/// it matches the working tree (exit 1 when it does not, for CI).
+fn seal(check: bool) -> Result<ExitCode> {
+    let ws = Workspace::discover()?;
+    let labs = ws.labs()?;
+    let lock = crate::seal::LOCK;
+    if !check {
+        let (files, labs) = crate::seal::write(&ws.root, &labs)?.counts();
+        println!("Sealed {files} given files of {labs} labs in {lock}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stale = crate::seal::check(&ws.root, &labs)?;
+    if stale.is_empty() {
+        println!("{lock} matches the labs' given files");
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("{lock} does not match the labs' given files:");
+    for s in &stale {
+        eprintln!("  {s}");
+    }
+    eprintln!("If the labs changed on purpose, run `just seal` and commit {lock}.");
+    Ok(ExitCode::from(1))
 }
 
 fn doctor() -> Result<ExitCode> {

@@ -27,6 +27,7 @@ pub mod progress;
 pub mod qemu;
 pub mod report;
 pub mod runcmd;
+pub mod seal;
 pub mod tools;
 pub mod tutor;
 pub mod vm;

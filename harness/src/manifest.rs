@@ -677,7 +677,20 @@ pub fn load(root: &Path, dir: &Path, known_kernels: &[String], named: NamedArgs)
         field: None,
         message: format!("cannot read: {e}"),
     })?;
-    let raw = parse_raw(&path, &text)?;
+    load_text(root, dir, &text, known_kernels, named)
+}
+
+/// Reads one lab directory whose lab.toml is `text`, which need not be the
+/// file's content (the sealed original of an edited lab.toml).
+pub fn load_text(
+    root: &Path,
+    dir: &Path,
+    text: &str,
+    known_kernels: &[String],
+    named: NamedArgs,
+) -> Result<Lab, ManifestError> {
+    let path = dir.join("lab.toml");
+    let raw = parse_raw(&path, text)?;
     let manifest = render(&path, &raw, 0)?;
     let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     validate(&path, &manifest, &dir_name, known_kernels, named)?;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::kernels::Matrix;
 use crate::manifest::{self, Lab};
+use crate::seal::{self, Given, Seal};
 
 /// Where one VM run keeps its console log and listens for its events.
 /// Dropping it removes the socket and frees the name.
@@ -71,11 +72,49 @@ impl Workspace {
     }
 
     pub fn lab(&self, number: u32) -> Result<Lab> {
-        let labs = self.labs()?;
-        let known: Vec<String> = labs.iter().map(|l| l.number().to_string()).collect();
-        labs.into_iter()
-            .find(|l| l.number() == number)
-            .ok_or_else(|| Error::Usage(format!("there is no lab {number}; the labs are {}", known.join(", "))))
+        find(self.labs()?, number)
+    }
+
+    /// The labs as a run of the learner's own work reads them: a lab.toml
+    /// that differs from `labs/given.lock` is read from its sealed
+    /// original, so that an edited manifest can neither drop a check nor
+    /// make a given file the student's. [`Self::labs`] reads the working
+    /// tree, for lab authors (the solution, the mutants, `verify`).
+    pub fn starter_labs(&self, quiet: bool) -> Result<Vec<Lab>> {
+        let names = self.kernels()?.names();
+        let seal = Seal::load(&self.root)?;
+        let labs_dir = self.root.join("labs");
+        let entries = std::fs::read_dir(&labs_dir).map_err(Error::io(format!("listing {}", labs_dir.display())))?;
+        let mut labs = Vec::new();
+        for dir in entries.flatten().map(|e| e.path()).filter(|d| d.is_dir()) {
+            let path = dir.join("lab.toml");
+            let is_sealed = seal::repo_path(&self.root, &path).is_some_and(|k| seal.get(&k).is_some());
+            if !is_sealed && !path.is_file() {
+                continue;
+            }
+            let text = match seal::given_file(&self.root, &seal, &path, quiet)? {
+                Given::Intact(text) | Given::Restored { content: text, .. } => text,
+                Given::Unsealed => {
+                    return Err(Error::Usage(format!(
+                        "{} is not in {}: if you are adding this lab, run `just seal`",
+                        self.relative(&path).display(),
+                        seal::LOCK
+                    )));
+                }
+            };
+            let text = String::from_utf8(text).map_err(|_| Error::Usage(format!("{}: not UTF-8", path.display())))?;
+            labs.push(manifest::load_text(&self.root, &dir, &text, &names, crate::checks::named::validate_args)?);
+        }
+        // No check for two labs of one number: `labctl seal` seals only
+        // labs that load together, and an unsealed lab.toml is refused.
+        labs.sort_by_key(|l| l.manifest.number);
+        Ok(labs)
+    }
+
+    /// Lab `number` as a run of the learner's own work reads it (see
+    /// [`Self::starter_labs`]).
+    pub fn starter_lab(&self, number: u32, quiet: bool) -> Result<Lab> {
+        find(self.starter_labs(quiet)?, number)
     }
 
     /// Cargo's target directory, shared by labs and their solution overlays.
@@ -141,6 +180,13 @@ impl Workspace {
     pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
         path.strip_prefix(&self.root).unwrap_or(path)
     }
+}
+
+fn find(labs: Vec<Lab>, number: u32) -> Result<Lab> {
+    let known: Vec<String> = labs.iter().map(|l| l.number().to_string()).collect();
+    labs.into_iter()
+        .find(|l| l.number() == number)
+        .ok_or_else(|| Error::Usage(format!("there is no lab {number}; the labs are {}", known.join(", "))))
 }
 
 /// Removes run directories (named by pid) of processes that no longer

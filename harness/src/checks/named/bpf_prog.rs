@@ -271,11 +271,7 @@ fn problems(args: &toml::Table, prog: &Value, obs: &Observations) -> Result<(Vec
         let insns = instructions(&s.stdout);
         if insns.is_empty() {
             let said = if s.stderr.trim().is_empty() { &s.stdout } else { &s.stderr };
-            return Err(bad(format!(
-                "`{xlated_step}` ({}) printed no instructions\n{}",
-                ending(s),
-                excerpt(said, 4)
-            )));
+            return Err(bad(format!("`{xlated_step}` ({}) printed no instructions\n{}", ending(s), excerpt(said, 4))));
         }
         match insns.iter().find(|i| is_atomic_add(i)) {
             Some(add) => seen.push(format!("adding atomically ({add})")),
@@ -407,10 +403,7 @@ uses = ["execve_hits"]"#);
         let args = "progs = \"progs\"\nname = \"dispatch\"\nxlated = \"xlated\"\natomic_add = true";
         let judge = |out: String| {
             let mut o = obs();
-            o.steps.insert(
-                "xlated".into(),
-                StepResult { name: "xlated".into(), stdout: out, ..Default::default() },
-            );
+            o.steps.insert("xlated".into(), StepResult { name: "xlated".into(), stdout: out, ..Default::default() });
             let args: toml::Table = toml::from_str(args).unwrap();
             validate(&args, &HashSet::from(["progs", "xlated"])).unwrap();
             evaluate(&args, &o)

@@ -60,8 +60,9 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let dump_step = string_arg(args, "dump").map_err(bad)?;
     let shown_step = string_arg(args, "step").map_err(bad)?;
     let dump = step(obs, dump_step)?;
-    let kernel = parse_dump(&dump.stdout)
-        .map_err(|e| bad(format!("`{dump_step}` ({}) printed no map: {e}\n{}", ending(dump), excerpt(&dump.stderr, 4))))?;
+    let kernel = parse_dump(&dump.stdout).map_err(|e| {
+        bad(format!("`{dump_step}` ({}) printed no map: {e}\n{}", ending(dump), excerpt(&dump.stderr, 4)))
+    })?;
     let shown = step(obs, shown_step)?;
     let Some((line, table)) = last_table(&shown.stdout, &re) else {
         return Err(bad(format!(
