@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,19 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How long to wait for the last output once a step's process has exited.
 const DRAIN_WAIT: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_millis(5);
+
+/// Pauses the agent for `d` without a clock_nanosleep(2) of its own.
+///
+/// Labs count the guest's sleeps (lab 06 counts every clock_nanosleep in
+/// the VM), so the grader's agent must not add to them: `thread::sleep`
+/// would. Waiting on a condition variable that nothing signals times out
+/// in a futex(2) wait instead.
+fn nap(d: Duration) {
+    static NEVER: Condvar = Condvar::new();
+    static LOCK: Mutex<()> = Mutex::new(());
+    let guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = NEVER.wait_timeout(guard, d);
+}
 
 /// A stream's output so far, capped (see [`workbook_agent::capture`]).
 type Buffer = Arc<Mutex<Captured>>;
@@ -140,7 +153,7 @@ fn wait_ready(r: &mut Running, pattern: &str) -> bool {
         if Instant::now() >= deadline || matches!(r.child.try_wait(), Ok(Some(_))) {
             return false;
         }
-        thread::sleep(POLL);
+        nap(POLL);
     }
 }
 
@@ -166,7 +179,7 @@ fn finish(mut r: Running, stop: Option<Signal>) -> StepResult {
                 let _ = killpg(group, Signal::SIGKILL);
                 break r.child.wait().ok();
             }
-            Ok(None) => thread::sleep(POLL),
+            Ok(None) => nap(POLL),
             Err(_) => break None,
         }
     };
@@ -175,7 +188,7 @@ fn finish(mut r: Running, stop: Option<Signal>) -> StepResult {
     let _ = killpg(group, Signal::SIGKILL);
     let drain_deadline = Instant::now() + DRAIN_WAIT;
     while *r.drained.lock().unwrap_or_else(|p| p.into_inner()) < 2 && Instant::now() < drain_deadline {
-        thread::sleep(POLL);
+        nap(POLL);
     }
     let captured = |b: &Buffer| {
         let c = b.lock().unwrap_or_else(|p| p.into_inner());

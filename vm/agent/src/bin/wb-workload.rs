@@ -11,6 +11,7 @@
 //! wb-workload thread-exec PATH [ARG...]   exec PATH from a second thread
 //! wb-workload threads N COUNT PATH         N threads, each opening PATH COUNT times
 //! wb-workload nanosleep COUNT              COUNT nanosleep(2) system calls of 1 ms
+//! wb-workload clock_nanosleep COUNT        COUNT clock_nanosleep(2) system calls of 1 ms
 //! ```
 
 use std::ffi::CString;
@@ -66,18 +67,45 @@ fn threads(n: usize, count: usize, path: &str) -> Result<(), String> {
 /// this is how a workload makes the older call happen, a known number of
 /// times.
 fn nanosleep(count: usize) -> Result<(), String> {
-    let pause = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
-    for _ in 0..count {
+    let pause = MILLISECOND;
+    repeat("nanosleep", count, || {
         // SAFETY: `pause` is a valid timespec for the whole call and the
         // remainder pointer may be null.
-        let r = unsafe {
+        unsafe {
             libc::syscall(libc::SYS_nanosleep, &pause as *const libc::timespec, std::ptr::null_mut::<libc::timespec>())
-        };
-        if r != 0 {
-            return Err(format!("nanosleep: {}", std::io::Error::last_os_error()));
+        }
+    })
+}
+
+/// `count` calls of clock_nanosleep(2) on CLOCK_MONOTONIC, a millisecond
+/// each: a number of them that no one could guess, where `sleep` makes
+/// exactly one.
+fn clock_nanosleep(count: usize) -> Result<(), String> {
+    let pause = MILLISECOND;
+    repeat("clock_nanosleep", count, || {
+        // SAFETY: as for nanosleep; flags 0 means a relative pause.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clock_nanosleep,
+                libc::CLOCK_MONOTONIC,
+                0,
+                &pause as *const libc::timespec,
+                std::ptr::null_mut::<libc::timespec>(),
+            )
+        }
+    })
+}
+
+const MILLISECOND: libc::timespec = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
+
+/// Makes system call `name` `count` times through `call`, then says so.
+fn repeat(name: &str, count: usize, call: impl Fn() -> libc::c_long) -> Result<(), String> {
+    for _ in 0..count {
+        if call() != 0 {
+            return Err(format!("{name}: {}", std::io::Error::last_os_error()));
         }
     }
-    println!("nanosleep x {count}");
+    println!("{name} x {count}");
     Ok(())
 }
 
@@ -93,7 +121,11 @@ fn main() -> ExitCode {
             Ok(count) => nanosleep(count),
             Err(_) => Err("nanosleep COUNT: COUNT is a number".into()),
         },
-        _ => Err("usage: wb-workload thread-exec PATH [ARG...] | threads N COUNT PATH | nanosleep COUNT".into()),
+        Some("clock_nanosleep") if args.len() == 2 => match args[1].parse() {
+            Ok(count) => clock_nanosleep(count),
+            Err(_) => Err("clock_nanosleep COUNT: COUNT is a number".into()),
+        },
+        _ => Err("usage: wb-workload thread-exec PATH [ARG...] | threads N COUNT PATH | nanosleep COUNT | clock_nanosleep COUNT".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
