@@ -50,6 +50,9 @@ pub struct VmArgs {
     /// Show every command labctl runs (cargo, QEMU, apt) and cargo's output.
     #[arg(long, short, conflicts_with = "quiet")]
     pub verbose: bool,
+    /// Boot the kernel for every run instead of restoring a saved VM snapshot.
+    #[arg(long)]
+    pub cold: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,7 +230,8 @@ fn on_signal(signal: i32) -> std::io::Result<signal_hook::SigId> {
 
 fn options(vm: &VmArgs) -> Options {
     // Quiet by default: the verdict is the point; -v shows the machinery.
-    let mut o = Options { kernel: vm.kernel.clone(), quiet: vm.quiet || !vm.verbose, ..Options::default() };
+    let mut o =
+        Options { kernel: vm.kernel.clone(), quiet: vm.quiet || !vm.verbose, cold: vm.cold, ..Options::default() };
     if let Some(a) = vm.accel {
         o.accel = a;
     }

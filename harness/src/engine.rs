@@ -36,6 +36,8 @@ pub struct Options {
     /// Bound on a boot, from QEMU's start to the agent's first event.
     /// Default: 20 s under KVM, 60 s under TCG.
     pub boot_timeout: Option<Duration>,
+    /// Boot the kernel for every run instead of restoring a snapshot.
+    pub cold: bool,
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
             quiet: false,
             memory_mb: 512,
             boot_timeout: None,
+            cold: false,
         }
     }
 }
@@ -187,7 +190,7 @@ pub fn prepare(ws: &Workspace, options: &Options, sink: &Sink) -> Result<Env> {
         qemu,
         base,
         accel: Accel::Tcg,
-        launcher: crate::launch::default_launcher(),
+        launcher: Box::new(crate::launch::ColdBoot),
     };
     let mut kvm_refused = None;
     if options.accel != AccelChoice::Tcg {
@@ -199,14 +202,22 @@ pub fn prepare(ws: &Workspace, options: &Options, sink: &Sink) -> Result<Env> {
         env.accel = decision.accel;
         kvm_refused = decision.reason;
     }
+    // Chosen after the accelerator, which is part of a snapshot's machine.
+    if !options.cold {
+        let snapshots = crate::snapshot::Snapshot::new(ws.cache_dir().join("snapshots"), &env.kernel);
+        if snapshots.possible() {
+            env.launcher = Box::new(snapshots);
+        }
+    }
     let why = kvm_refused.map(|r| format!(" (a KVM probe failed: {r})")).unwrap_or_default();
     send(
         sink,
         EngineEvent::Note(format!(
-            "kernel {} ({}), {}{why}",
+            "kernel {} ({}), {}, {}{why}",
             env.kernel.name,
             env.kernel.release.as_deref().unwrap_or("custom"),
-            env.accel.name()
+            env.accel.name(),
+            env.launcher.name()
         )),
     );
     Ok(env)
@@ -236,6 +247,9 @@ impl Env {
             console,
             events_socket: socket.to_path_buf(),
             cmdline_extra: Vec::new(),
+            work_disk: None,
+            incoming: None,
+            qmp_socket: None,
         }
     }
 
@@ -319,6 +333,8 @@ impl Env {
             VmEvent::Agent(Event::StepEnd(r)) => send(sink, EngineEvent::StepEnd(r.clone())),
             VmEvent::Agent(Event::Warning { message }) => send(sink, EngineEvent::Warning(message.clone())),
             VmEvent::Agent(_) => {}
+            VmEvent::Note(note) => send(sink, EngineEvent::Note(note.to_string())),
+            VmEvent::Warning(warning) => send(sink, EngineEvent::Warning(warning.to_string())),
         });
         result.map(|run| (run, image_ms))
     }

@@ -111,7 +111,7 @@ mod tests {
 
     fn run(end: RunEnd) -> VmRun {
         let events = vec![
-            Event::Hello { kernel: "6.1".into(), uptime_ms: 1 },
+            Event::Hello { kernel: "6.1".into(), uptime_ms: 1, boot_id: String::new() },
             Event::StepStart { name: "a".into() },
             Event::StepEnd(StepResult { name: "a".into(), exit_code: Some(0), ..Default::default() }),
             Event::StepStart { name: "b".into() },

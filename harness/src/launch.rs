@@ -2,11 +2,11 @@
 //! what a run needs (a plan, binaries, modules, bounds), and the ways of
 //! bringing up a machine that runs it.
 //!
-//! Today there is one way, [`ColdBoot`]: pack the base image and the run's
-//! own files into an initramfs and boot the kernel on it. Restoring a saved
-//! machine and handing it the run's files over a fast channel is a second
-//! [`Launcher`], chosen in [`crate::engine::prepare`]; the engine's path of
-//! one run does not change with it.
+//! [`ColdBoot`] packs the base image and the run's own files into an
+//! initramfs and boots the kernel on it. [`crate::snapshot::Snapshot`]
+//! restores a saved machine and hands it the run's files over a virtio
+//! disk, falling back to a cold boot. [`crate::engine::prepare`] chooses;
+//! the engine's path of one run does not change with it.
 
 use std::path::Path;
 use std::time::Instant;
@@ -72,11 +72,6 @@ impl Launcher for ColdBoot {
     }
 }
 
-/// The launcher a plain console run uses: the same as a lab's.
-pub fn default_launcher() -> Box<dyn Launcher> {
-    Box::new(ColdBoot)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +95,9 @@ mod tests {
             console: crate::qemu::Console::Captured,
             events_socket: dir.path().join("s.sock"),
             cmdline_extra: Vec::new(),
+            work_disk: None,
+            incoming: None,
+            qmp_socket: None,
         };
         let log = dir.path().join("console.log");
         let timeouts = Timeouts { boot: std::time::Duration::from_secs(1), total: std::time::Duration::from_secs(1) };

@@ -28,6 +28,7 @@ pub mod qemu;
 pub mod report;
 pub mod runcmd;
 pub mod seal;
+pub mod snapshot;
 pub mod tools;
 pub mod tutor;
 pub mod vm;

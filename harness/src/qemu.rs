@@ -45,6 +45,15 @@ pub struct VmSpec {
     /// Kernel parameters a lab adds to the command line (its
     /// `kernel_cmdline`, e.g. `lsm=...,bpf`).
     pub cmdline_extra: Vec<String>,
+    /// A raw image on a read-only virtio-blk disk: a snapshot's work disk.
+    /// The device is part of the saved machine, so a restore must have it
+    /// too, with a file of the same size.
+    pub work_disk: Option<PathBuf>,
+    /// Start from this saved machine instead of booting the kernel.
+    pub incoming: Option<PathBuf>,
+    /// A socket labctl listens on for QEMU's control protocol (QMP), to
+    /// save the machine; QEMU connects as the client.
+    pub qmp_socket: Option<PathBuf>,
 }
 
 fn os(items: &[&str]) -> Vec<OsString> {
@@ -132,6 +141,45 @@ pub fn serial_args(console: Console, events_socket: &Path) -> Vec<OsString> {
     ]
 }
 
+/// A path inside a `-drive` or `-chardev` option list, where a comma
+/// would start the next option unless doubled.
+fn option_path(path: &Path) -> OsString {
+    OsString::from(path.to_string_lossy().replace(',', ",,"))
+}
+
+/// `path` as one word of a `sh -c` command line.
+pub fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"))
+}
+
+/// The work disk: read-only (the guest never writes to it, and each run's
+/// file is thrown away), raw (the guest reads a header and an archive at
+/// fixed offsets), on a virtio-blk device that the snapshot's guest probed
+/// before it was saved.
+pub fn work_disk_args(disk: &Path) -> Vec<OsString> {
+    let mut drive = OsString::from("file=");
+    drive.push(option_path(disk));
+    drive.push(",if=none,id=work,format=raw,readonly=on");
+    vec!["-drive".into(), drive, "-device".into(), "virtio-blk-pci,drive=work,id=workdisk".into()]
+}
+
+/// QMP on a socket labctl listens on, like the events port.
+pub fn qmp_args(socket: &Path) -> Vec<OsString> {
+    let mut chardev = OsString::from("socket,id=qmp,server=off,path=");
+    chardev.push(option_path(socket));
+    vec!["-chardev".into(), chardev, "-mon".into(), "chardev=qmp,mode=control".into()]
+}
+
+/// Where a save goes: QEMU 7.2 has no `file:` migration, so through `cat`.
+pub fn migrate_uri(state: &Path) -> String {
+    format!("exec:cat > {}", shell_quote(state))
+}
+
+/// Restore from `state` instead of booting.
+pub fn incoming_args(state: &Path) -> Vec<OsString> {
+    vec!["-incoming".into(), format!("exec:cat {}", shell_quote(state)).into()]
+}
+
 /// The whole argument list for `spec`.
 pub fn qemu_args(spec: &VmSpec) -> Vec<OsString> {
     let mut args = machine_args();
@@ -140,6 +188,15 @@ pub fn qemu_args(spec: &VmSpec) -> Vec<OsString> {
     let cmdline = cmdline_with(kernel_cmdline(spec.console), &spec.cmdline_extra);
     args.extend(kernel_args(&spec.kernel, &spec.initrd, &cmdline));
     args.extend(serial_args(spec.console, &spec.events_socket));
+    if let Some(disk) = &spec.work_disk {
+        args.extend(work_disk_args(disk));
+    }
+    if let Some(socket) = &spec.qmp_socket {
+        args.extend(qmp_args(socket));
+    }
+    if let Some(state) = &spec.incoming {
+        args.extend(incoming_args(state));
+    }
     args
 }
 
@@ -158,6 +215,9 @@ mod tests {
             console,
             events_socket: "/run/x/events.sock".into(),
             cmdline_extra: Vec::new(),
+            work_disk: None,
+            incoming: None,
+            qmp_socket: None,
         }
     }
 
@@ -228,5 +288,43 @@ mod tests {
         assert_eq!(interactive[1], "stdio,id=console,signal=off");
         assert!(kernel_cmdline(Console::Interactive).ends_with(" quiet loglevel=3"));
         assert!(!kernel_cmdline(Console::Captured).contains("loglevel"));
+    }
+
+    #[test]
+    fn a_plain_boot_has_no_disk_monitor_or_saved_state() {
+        let args = strings(&qemu_args(&spec(Accel::Tcg, Console::Captured)));
+        for flag in ["-drive", "-device", "-mon", "-incoming"] {
+            assert!(!args.iter().any(|a| a == flag), "{flag} in {args:?}");
+        }
+    }
+
+    #[test]
+    fn a_restore_differs_from_the_saved_boot_only_in_its_disk_file_and_incoming_state() {
+        let mut saved = spec(Accel::Tcg, Console::Captured);
+        saved.work_disk = Some("/snap/placeholder.img".into());
+        saved.qmp_socket = Some("/run/x/qmp.sock".into());
+        let mut restored = saved.clone();
+        restored.work_disk = Some("/run/x/lab01.work".into());
+        restored.qmp_socket = None;
+        restored.incoming = Some("/snap/state".into());
+        let saved = strings(&qemu_args(&saved));
+        let restored = strings(&qemu_args(&restored));
+        assert_eq!(value_after(&saved, "-drive"), "file=/snap/placeholder.img,if=none,id=work,format=raw,readonly=on");
+        assert_eq!(value_after(&restored, "-drive"), "file=/run/x/lab01.work,if=none,id=work,format=raw,readonly=on");
+        assert_eq!(value_after(&restored, "-device"), value_after(&saved, "-device"));
+        assert_eq!(value_after(&saved, "-mon"), "chardev=qmp,mode=control");
+        assert_eq!(value_after(&restored, "-incoming"), "exec:cat '/snap/state'");
+        // Everything before the disk (machine, kernel, serial ports) is the same.
+        let before_disk = |a: &[String]| a[..a.iter().position(|x| x == "-drive").unwrap()].to_vec();
+        assert_eq!(before_disk(&saved), before_disk(&restored));
+    }
+
+    #[test]
+    fn paths_are_quoted_for_the_shell_and_commas_doubled_in_option_lists() {
+        assert_eq!(migrate_uri(Path::new("/c/it's here/state")), "exec:cat > '/c/it'\\''s here/state'");
+        let disk = strings(&work_disk_args(Path::new("/a,b/work.img")));
+        assert_eq!(disk[1], "file=/a,,b/work.img,if=none,id=work,format=raw,readonly=on");
+        let qmp = strings(&qmp_args(Path::new("/r/q,1.sock")));
+        assert_eq!(qmp[1], "socket,id=qmp,server=off,path=/r/q,,1.sock");
     }
 }

@@ -6,12 +6,12 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -44,6 +44,10 @@ pub enum VmEvent<'a> {
         boot_ms: u64,
     },
     Agent(&'a Event),
+    /// What the launcher is doing besides the run (saving a snapshot).
+    Note(&'a str),
+    /// Something the user should know: a restore that failed, a fallback.
+    Warning(&'a str),
 }
 
 /// A run that reached the agent: everything it reported, and how it ended.
@@ -101,8 +105,17 @@ impl RunEnd {
     }
 }
 
+/// The line that wakes a restored agent, with the host's clock as of now.
+fn wake_line() -> String {
+    let unix_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    workbook_agent::Wake { unix_ns }.to_line()
+}
+
 /// Kills and reaps QEMU on every path out of [`run`], panics included.
-struct QemuGuard(Child);
+pub(crate) struct QemuGuard(pub Child);
 
 impl Drop for QemuGuard {
     fn drop(&mut self) {
@@ -113,7 +126,7 @@ impl Drop for QemuGuard {
     }
 }
 
-enum Msg {
+pub(crate) enum Msg {
     Console(String),
     Agent(Event),
     BadEvent(String),
@@ -121,6 +134,8 @@ enum Msg {
     EventsClosed,
     /// A reader of QEMU's stdout or stderr reached the end of its pipe.
     PipeClosed,
+    /// QEMU connected to the events port: a handle to write to the agent.
+    Connected(UnixStream),
 }
 
 /// How long QEMU gets to exit after the agent said it is done.
@@ -136,6 +151,34 @@ pub fn run(
     interrupted: &AtomicBool,
     on_event: &mut dyn FnMut(VmEvent<'_>),
 ) -> Result<VmRun> {
+    run_with(spec, None, quiet, log_path, timeouts, interrupted, on_event)
+}
+
+/// How labctl wakes a restored snapshot's agent, which waits for a word on
+/// its events port before it starts its run.
+#[derive(Debug, Clone)]
+pub struct Waking {
+    /// The boot the snapshot was saved from: a restored agent that reports
+    /// another one is not the machine that was saved.
+    pub boot_id: String,
+}
+
+/// How often the wake line is sent until the agent answers.
+const WAKE_REPEAT: Duration = Duration::from_millis(100);
+
+/// A started QEMU: its guard, and the messages of its readers.
+pub(crate) struct Started {
+    pub guard: QemuGuard,
+    pub rx: Receiver<Msg>,
+    pub started: Instant,
+    pub log: Arc<Mutex<File>>,
+    /// Stops the events reader when dropped.
+    _stop_events: StopOnDrop,
+}
+
+/// Starts QEMU for `spec` under a guard, with readers for its console,
+/// its stderr and the events port.
+pub(crate) fn start(spec: &VmSpec, quiet: bool, log_path: &Path) -> Result<Started> {
     let _ = std::fs::remove_file(&spec.events_socket);
     let listener = UnixListener::bind(&spec.events_socket)
         .map_err(Error::io(format!("listening on {}", spec.events_socket.display())))?;
@@ -173,7 +216,23 @@ pub fn run(
         spawn_lines(stderr, tx.clone(), log.clone(), "qemu: ", Msg::Stderr);
     }
     spawn_events(listener, tx, stop.clone());
-    let _stop_events = StopOnDrop(stop);
+    Ok(Started { guard, rx, started, log, _stop_events: StopOnDrop(stop) })
+}
+
+/// [`run`], waking a restored snapshot's agent when `waking` is given.
+pub fn run_with(
+    spec: &VmSpec,
+    waking: Option<&Waking>,
+    quiet: bool,
+    log_path: &Path,
+    timeouts: Timeouts,
+    interrupted: &AtomicBool,
+    on_event: &mut dyn FnMut(VmEvent<'_>),
+) -> Result<VmRun> {
+    let Started { mut guard, rx, started, log, _stop_events } = start(spec, quiet, log_path)?;
+    let mut port: Option<UnixStream> = None;
+    let mut last_wake: Option<Instant> = None;
+    let mut agent_spoke = false;
 
     let mut events = Vec::new();
     let mut booted: Option<u64> = None;
@@ -202,7 +261,19 @@ pub fn run(
             Ok(Msg::BadEvent(line)) => {
                 let _ = writeln!(log.lock().unwrap(), "labctl: unreadable event: {line}");
             }
+            Ok(Msg::Connected(stream)) => port = Some(stream),
             Ok(Msg::Agent(ev)) => {
+                agent_spoke = true;
+                if let (Some(w), Event::Hello { boot_id, .. }) = (waking, &ev) {
+                    if *boot_id != w.boot_id {
+                        let message = format!(
+                            "the restored machine is not the one that was saved (its boot {boot_id:?}, \
+                             saved from {:?})",
+                            w.boot_id
+                        );
+                        return Err(Error::Boot { message, log: fail_log });
+                    }
+                }
                 if matches!(ev, Event::Hello { .. }) && booted.is_none() {
                     let boot_ms = started.elapsed().as_millis() as u64;
                     booted = Some(boot_ms);
@@ -224,6 +295,14 @@ pub fn run(
         }
         if interrupted.load(Ordering::SeqCst) {
             return Err(Error::Interrupted);
+        }
+        if let (Some(_), Some(stream), false) = (waking, port.as_mut(), agent_spoke) {
+            if last_wake.is_none_or(|at| at.elapsed() >= WAKE_REPEAT) {
+                last_wake = Some(Instant::now());
+                // A failed write is retried at the next repeat; an agent that
+                // never answers ends at the boot bound.
+                let _ = stream.write_all(wake_line().as_bytes());
+            }
         }
         if exited_at.is_none() && matches!(guard.0.try_wait(), Ok(Some(_))) {
             exited_at = Some(Instant::now());
@@ -297,7 +376,7 @@ pub fn run(
     ran(RunEnd::Died { message, by_guest })
 }
 
-struct StopOnDrop(Arc<AtomicBool>);
+pub(crate) struct StopOnDrop(Arc<AtomicBool>);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
@@ -345,6 +424,11 @@ fn spawn_events(listener: UnixListener, tx: Sender<Msg>, stop: Arc<AtomicBool>) 
             }
         };
         let _ = stream.set_nonblocking(false);
+        if let Ok(writer) = stream.try_clone() {
+            // Bounded: a guest that does not read must not stall labctl.
+            let _ = writer.set_write_timeout(Some(Duration::from_millis(200)));
+            let _ = tx.send(Msg::Connected(writer));
+        }
         // Bounded reads, so that the thread notices `stop` even if QEMU
         // keeps the socket open.
         let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));

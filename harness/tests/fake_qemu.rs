@@ -66,7 +66,7 @@ fn hello() -> Vec<String> {
     vec![
         "console workbook-agent: up on Linux 6.1.0-fake".into(),
         "connect".into(),
-        event(&Event::Hello { kernel: "6.1.0-fake".into(), uptime_ms: 5 }),
+        event(&Event::Hello { kernel: "6.1.0-fake".into(), uptime_ms: 5, boot_id: String::new() }),
     ]
 }
 
@@ -92,8 +92,13 @@ fn lines(parts: &[&[String]]) -> Vec<String> {
 fn env_with(fake: &Fake, boot: Duration) -> Env {
     let ws = Workspace::at(common::root()).unwrap();
     let (sink, _rx) = std::sync::mpsc::channel();
-    let options =
-        Options { quiet: true, accel: labctl::accel::AccelChoice::Tcg, boot_timeout: Some(boot), ..Options::default() };
+    let options = Options {
+        quiet: true,
+        accel: labctl::accel::AccelChoice::Tcg,
+        boot_timeout: Some(boot),
+        cold: true,
+        ..Options::default()
+    };
     let mut env = engine::prepare(&ws, &options, &sink).unwrap();
     env.qemu = fake.qemu();
     env
@@ -238,7 +243,7 @@ fn a_kernel_panic_during_a_lab_step_keeps_the_verdicts_and_is_the_students_failu
     let fake = Fake::new(&scenario);
     let path = fake.path_env();
     let run = common::labctl_watched(
-        &["lab", "1", "--solution", "--quiet"],
+        &["lab", "1", "--solution", "--quiet", "--cold"],
         &[("PATH", &path), ("WORKBOOK_ACCEL", "tcg")],
         Duration::from_secs(600),
     );
@@ -257,7 +262,7 @@ fn qemu_failing_during_a_lab_keeps_the_verdicts_and_is_a_harness_error() {
     let fake = Fake::new(&scenario);
     let path = fake.path_env();
     let run = common::labctl_watched(
-        &["lab", "1", "--solution", "--quiet"],
+        &["lab", "1", "--solution", "--quiet", "--cold"],
         &[("PATH", &path), ("WORKBOOK_ACCEL", "tcg")],
         Duration::from_secs(600),
     );

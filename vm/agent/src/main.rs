@@ -1,17 +1,19 @@
 //! `/init` of the lab VM: mounts the kernel's filesystems, runs the plan the
 //! host put in the initramfs, reports on its own serial port, powers off.
+//! In a snapshot's boot it first waits for the run's files (see `wake`).
 //!
 //! As PID 1 it must never exit or panic: whatever happens, it reports and
 //! powers the machine off, so the host sees a prompt end, not a hang.
 
 mod runner;
 mod setup;
+mod wake;
 
 use std::fs::File;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use workbook_agent::{EVENTS_TTY, Event, PLAN_PATH, Plan};
+use workbook_agent::{EVENTS_TTY, Event, PLAN_PATH, Plan, WAIT_PATH};
 
 /// The events channel, shared by the threads that read step output; stderr
 /// (the console) when the port could not be opened.
@@ -27,6 +29,11 @@ impl Events {
             Some(f) => f.write_all(ev.to_line().as_bytes()),
             None => std::io::stderr().write_all(ev.to_line().as_bytes()),
         };
+    }
+
+    /// A second handle on the port, for reading what the host sends.
+    pub fn port(&self) -> Option<File> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(|f| f.try_clone().ok())
     }
 
     /// Waits until the UART has sent everything written so far: powering
@@ -52,10 +59,19 @@ fn main() {
         events.send(&Event::Warning { message: warning });
     }
     let kernel = setup::kernel_release();
+    let boot_id = wake::boot_id();
+    if let Some(wait) = wake::instructions(WAIT_PATH) {
+        if let Err(message) = wait_for_work(&events, wait, &kernel, &boot_id) {
+            // No Hello: to the host, a restore that did not start its run.
+            events.send(&Event::Warning { message });
+            events.drain();
+            setup::power_off();
+        }
+    }
     // One line in the console log (the kernel itself is quiet), so that a
     // log shows how far a run got.
     setup::console_line(&format!("workbook-agent: up on Linux {kernel}"));
-    events.send(&Event::Hello { kernel, uptime_ms: setup::uptime_ms() });
+    events.send(&Event::Hello { kernel, uptime_ms: setup::uptime_ms(), boot_id });
 
     let result = std::panic::catch_unwind(|| run(&events));
     match result {
@@ -66,6 +82,24 @@ fn main() {
     events.send(&Event::Done);
     events.drain();
     setup::power_off();
+}
+
+/// A snapshot's boot: prepares, says it is ready (the host saves the
+/// machine), and, in each restored copy, takes that run's work.
+fn wait_for_work(
+    events: &Events,
+    wait: Result<workbook_agent::WaitForWork, String>,
+    kernel: &str,
+    boot_id: &str,
+) -> Result<(), String> {
+    let wait = wait?;
+    wake::prepare(&wait)?;
+    setup::console_line(&format!("workbook-agent: up on Linux {kernel}, waiting for work"));
+    events.send(&Event::Ready { kernel: kernel.to_string(), boot_id: boot_id.to_string() });
+    // Saved with bytes still in the UART, a copy would send them again.
+    events.drain();
+    let port = events.port().ok_or("no events port to wait on")?;
+    wake::take_work(&port, &wait)
 }
 
 fn run(events: &Events) -> Result<(), String> {
