@@ -398,10 +398,13 @@ impl Snapshot {
         Ok(manifest)
     }
 
-    /// Restores the snapshot in `manifest` with this run's work disk.
+    /// Restores the snapshot in `manifest` with this run's work disk. A run
+    /// that saved the snapshot first waited `saved_ms` for that, which
+    /// counts as boot time.
     fn restore(
         &self,
         manifest: &Manifest,
+        saved_ms: u64,
         disk: &Path,
         run: &Launch<'_>,
         interrupted: &AtomicBool,
@@ -424,9 +427,9 @@ impl Snapshot {
         let result =
             vm::run_with(&spec, Some(&waking), run.quiet, run.log, timeouts, interrupted, &mut |ev| match ev {
                 VmEvent::Agent(Event::Warning { message }) if !booted => early_warnings.push(message.clone()),
-                VmEvent::Booted { .. } => {
+                VmEvent::Booted { boot_ms } => {
                     booted = true;
-                    on_event(ev)
+                    on_event(VmEvent::Booted { boot_ms: boot_ms + saved_ms })
                 }
                 ev => on_event(ev),
             });
@@ -483,11 +486,10 @@ impl Launcher for Snapshot {
                 return ColdBoot.launch(cache, run, interrupted, on_event);
             }
         };
-        match self.restore(&manifest, &disk.0, &run, interrupted, on_event) {
+        let saved_ms = saved_in.map_or(0, |d| d.as_millis() as u64);
+        match self.restore(&manifest, saved_ms, &disk.0, &run, interrupted, on_event) {
             Ok(mut vm) => {
                 touch(&self.slot(&key).join("snapshot.json"));
-                // A run that saved the snapshot waited for that too.
-                let saved_ms = saved_in.map_or(0, |d| d.as_millis() as u64);
                 vm.boot_ms += saved_ms;
                 vm.total_ms += saved_ms;
                 Ok(vm)

@@ -15,13 +15,20 @@
 #   hang                sleep for ever, ignoring SIGTERM, SIGINT and SIGHUP
 #   exit CODE
 #
-# Its pid and arguments are appended to `calls` beside it.
+# Its pid and arguments are appended to `calls` beside it. `--version`
+# answers as QEMU does (labctl names snapshots by it) and plays nothing;
+# a run with `-incoming` (a restore) plays the scenario as a boot would.
 use strict;
 use warnings;
 use File::Basename qw(dirname);
 use IO::Socket::UNIX;
 use IO::Handle;
 use Time::HiRes qw(time sleep);
+
+if (@ARGV == 1 && $ARGV[0] eq '--version') {
+    print "QEMU emulator version 7.2.0 (fake)\n";
+    exit(0);
+}
 
 my $dir = dirname($0);
 STDOUT->autoflush(1);

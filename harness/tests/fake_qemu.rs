@@ -1,7 +1,8 @@
 //! labctl's VM handling driven through its faults by a fake QEMU (a Perl
 //! script, `fake_qemu.pl`) that plays a scenario in seconds: boot failure,
 //! a guest that never speaks, a hang after boot, QEMU dying, a kernel panic
-//! and floods. The real-VM versions of some of these are in faults.rs.
+//! and floods, each on a cold boot and on a restore of a (made-up) snapshot.
+//! The real-VM versions of some of these are in faults.rs.
 
 mod common;
 
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use labctl::engine::{self, Env, Options, RunRequest};
 use labctl::error::Error;
 use labctl::qemu::Console;
+use labctl::snapshot::{Found, Manifest, Snapshot};
 use labctl::vm::{RunEnd, VmRun};
 use labctl::workspace::Workspace;
 use workbook_agent::{Event, Plan, StepResult};
@@ -62,11 +64,15 @@ fn event(ev: &Event) -> String {
     format!("event {}", ev.to_line().trim_end())
 }
 
+/// The boot the made-up snapshot says it was saved from; every scenario's
+/// agent reports it (a cold boot's is not checked).
+const FAKE_BOOT: &str = "fake-boot";
+
 fn hello() -> Vec<String> {
     vec![
         "console workbook-agent: up on Linux 6.1.0-fake".into(),
         "connect".into(),
-        event(&Event::Hello { kernel: "6.1.0-fake".into(), uptime_ms: 5, boot_id: String::new() }),
+        event(&Event::Hello { kernel: "6.1.0-fake".into(), uptime_ms: 5, boot_id: FAKE_BOOT.into() }),
     ]
 }
 
@@ -88,7 +94,8 @@ fn lines(parts: &[&[String]]) -> Vec<String> {
     parts.iter().flat_map(|p| p.iter().cloned()).collect()
 }
 
-/// The engine's shared pieces, with the fake as QEMU and short bounds.
+/// The engine's shared pieces, with the fake as QEMU and short bounds,
+/// booting cold.
 fn env_with(fake: &Fake, boot: Duration) -> Env {
     let ws = Workspace::at(common::root()).unwrap();
     let (sink, _rx) = std::sync::mpsc::channel();
@@ -104,6 +111,86 @@ fn env_with(fake: &Fake, boot: Duration) -> Env {
     env
 }
 
+/// How a scenario's guest starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Path {
+    Cold,
+    /// From a snapshot made up for the fake, in a directory of its own.
+    Restored,
+}
+
+/// [`env_with`] on `path`; the directory holds the made-up snapshot.
+fn env_on(path: Path, fake: &Fake, boot: Duration) -> (Env, tempfile::TempDir) {
+    let mut env = env_with(fake, boot);
+    let dir = tempfile::tempdir().unwrap();
+    if path == Path::Restored {
+        let snapshots = Snapshot::new(dir.path().to_path_buf(), &env.kernel);
+        let socket = dir.path().join("key.sock");
+        let spec = env.vm_spec(PathBuf::new(), Console::Captured, &socket);
+        let (key, _) = snapshots.key_for(&env.ws.cache_dir(), &env.base, &spec).unwrap().expect("snapshots possible");
+        let slot = snapshots.slot(&key);
+        std::fs::create_dir_all(&slot).unwrap();
+        std::fs::write(slot.join("state"), "a saved machine").unwrap();
+        std::fs::write(slot.join("boot.cpio"), "an initramfs").unwrap();
+        let manifest = Manifest {
+            format: labctl::snapshot::FORMAT,
+            key: key.clone(),
+            kernel: "fake".into(),
+            qemu: "fake".into(),
+            boot_id: FAKE_BOOT.into(),
+            state_bytes: 15,
+            boot_image_bytes: 12,
+        };
+        std::fs::write(slot.join("snapshot.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
+        assert!(matches!(snapshots.find(&key), Found::Usable(_)));
+        env.launcher = Box::new(snapshots);
+    }
+    (env, dir)
+}
+
+/// The run's QEMU command lines: whether it restored, booted, or both.
+fn restored_and_booted(fake: &Fake) -> (usize, usize) {
+    let calls = std::fs::read_to_string(fake.dir.path().join("calls")).unwrap_or_default();
+    let restores = calls.lines().filter(|l| l.contains(" -incoming ")).count();
+    (restores, calls.lines().count() - restores)
+}
+
+/// Proves the path the run took: on a restore, whether a cold boot
+/// followed (only when the restored guest never spoke).
+fn assert_path(fake: &Fake, path: Path, fell_back: bool) {
+    let expected = match (path, fell_back) {
+        (Path::Cold, _) => (0, 1),
+        (Path::Restored, false) => (1, 0),
+        (Path::Restored, true) => (1, 1),
+    };
+    assert_eq!(restored_and_booted(fake), expected, "(restores, cold boots) on {path:?}");
+}
+
+/// Each scenario on both paths: `NAME::cold` and `NAME::restored`.
+macro_rules! on_both_paths {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn cold() {
+                super::$name(super::Path::Cold)
+            }
+            #[test]
+            fn restored() {
+                super::$name(super::Path::Restored)
+            }
+        }
+    )*};
+}
+
+on_both_paths!(
+    qemu_that_exits_at_once_is_a_boot_failure_that_quotes_qemu,
+    a_guest_that_never_speaks_is_a_boot_timeout_and_its_qemu_is_killed,
+    a_vm_that_hangs_after_boot_times_out_and_keeps_what_it_received,
+    qemu_dying_mid_run_keeps_what_was_received_and_says_why,
+    a_kernel_panic_mid_run_keeps_what_was_received,
+    floods_on_the_console_and_the_events_channel_do_not_stall_the_run,
+);
+
 fn run(env: &Env, name: &str, total: Duration) -> Result<VmRun, Error> {
     let plan = Plan { steps: vec![common::step("a", &["/bin/true"], 1.0)], ..Plan::default() };
     let (sink, _rx) = std::sync::mpsc::channel();
@@ -116,45 +203,44 @@ fn step_names(run: &VmRun) -> Vec<String> {
     engine::step_results(&run.events).into_keys().collect()
 }
 
-#[test]
-fn qemu_that_exits_at_once_is_a_boot_failure_that_quotes_qemu() {
+fn qemu_that_exits_at_once_is_a_boot_failure_that_quotes_qemu(path: Path) {
     let fake = Fake::new(&["stderr qemu-system-x86_64: -kernel /k: could not open".into(), "exit 1".into()]);
-    let env = env_with(&fake, Duration::from_secs(10));
+    let (env, _snapshots) = env_on(path, &fake, Duration::from_secs(10));
     let started = Instant::now();
     let err = run(&env, "fake-exit", Duration::from_secs(5)).unwrap_err();
     assert!(matches!(err, Error::Boot { .. }), "{err}");
     assert!(err.to_string().contains("could not open"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(8));
     fake.assert_gone();
+    assert_path(&fake, path, true);
 }
 
-#[test]
-fn a_guest_that_never_speaks_is_a_boot_timeout_and_its_qemu_is_killed() {
+fn a_guest_that_never_speaks_is_a_boot_timeout_and_its_qemu_is_killed(path: Path) {
     // It ignores SIGTERM: only a SIGKILL from the guard ends it.
     let fake = Fake::new(&["hang".into()]);
-    let env = env_with(&fake, Duration::from_secs(2));
+    let (env, _snapshots) = env_on(path, &fake, Duration::from_secs(2));
     let started = Instant::now();
     let err = run(&env, "fake-silent", Duration::from_secs(5)).unwrap_err();
     assert!(err.to_string().contains("no output on the console within 2 s"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(6), "took {:?}", started.elapsed());
     fake.assert_gone();
+    assert_path(&fake, path, true);
 }
 
-#[test]
-fn a_vm_that_hangs_after_boot_times_out_and_keeps_what_it_received() {
+fn a_vm_that_hangs_after_boot_times_out_and_keeps_what_it_received(path: Path) {
     let fake =
         Fake::new(&lines(&[&hello(), &[step_start("a"), step_end("a", 0, "ok"), step_start("b"), "hang".into()]]));
-    let env = env_with(&fake, Duration::from_secs(2));
+    let (env, _snapshots) = env_on(path, &fake, Duration::from_secs(2));
     let started = Instant::now();
     let vm = run(&env, "fake-hang", Duration::from_secs(2)).expect("a run that reached the agent is kept");
     assert_eq!(vm.end, RunEnd::TimedOut { seconds: 4.0 });
     assert_eq!(step_names(&vm), ["a"]);
     assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
     fake.assert_gone();
+    assert_path(&fake, path, false);
 }
 
-#[test]
-fn qemu_dying_mid_run_keeps_what_was_received_and_says_why() {
+fn qemu_dying_mid_run_keeps_what_was_received_and_says_why(path: Path) {
     let fake = Fake::new(&lines(&[
         &hello(),
         &[
@@ -165,7 +251,7 @@ fn qemu_dying_mid_run_keeps_what_was_received_and_says_why() {
             "exit 1".into(),
         ],
     ]));
-    let env = env_with(&fake, Duration::from_secs(5));
+    let (env, _snapshots) = env_on(path, &fake, Duration::from_secs(5));
     let vm = run(&env, "fake-death", Duration::from_secs(5)).expect("a run that reached the agent is kept");
     match &vm.end {
         RunEnd::Died { message, by_guest: false } => assert!(message.contains("the emulator broke"), "{message}"),
@@ -173,10 +259,10 @@ fn qemu_dying_mid_run_keeps_what_was_received_and_says_why() {
     }
     assert_eq!(step_names(&vm), ["a"]);
     fake.assert_gone();
+    assert_path(&fake, path, false);
 }
 
-#[test]
-fn a_kernel_panic_mid_run_keeps_what_was_received() {
+fn a_kernel_panic_mid_run_keeps_what_was_received(path: Path) {
     let fake = Fake::new(&lines(&[
         &hello(),
         &[
@@ -187,7 +273,7 @@ fn a_kernel_panic_mid_run_keeps_what_was_received() {
             "exit 0".into(),
         ],
     ]));
-    let env = env_with(&fake, Duration::from_secs(5));
+    let (env, _snapshots) = env_on(path, &fake, Duration::from_secs(5));
     let vm = run(&env, "fake-panic", Duration::from_secs(5)).expect("a run that reached the agent is kept");
     match &vm.end {
         RunEnd::Panicked { message } => assert!(message.contains("Out of memory"), "{message}"),
@@ -195,22 +281,23 @@ fn a_kernel_panic_mid_run_keeps_what_was_received() {
     }
     assert_eq!(step_names(&vm), ["a"]);
     assert!(std::fs::read_to_string(&vm.log).unwrap().contains("Kernel panic"));
+    assert_path(&fake, path, false);
 }
 
-#[test]
-fn floods_on_the_console_and_the_events_channel_do_not_stall_the_run() {
+fn floods_on_the_console_and_the_events_channel_do_not_stall_the_run(path: Path) {
     let fake = Fake::new(&lines(&[
         &["flood 2".into()],
         &hello(),
         &[step_start("a"), "flood_events 2 a".into(), step_end("a", 0, "ok"), event(&Event::Done), "exit 0".into()],
     ]));
-    let env = env_with(&fake, Duration::from_secs(20));
+    let (env, _snapshots) = env_on(path, &fake, Duration::from_secs(20));
     let started = Instant::now();
     let vm = run(&env, "fake-flood", Duration::from_secs(20)).unwrap();
     assert_eq!(vm.end, RunEnd::Completed);
     assert_eq!(step_names(&vm), ["a"]);
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
     fake.assert_gone();
+    assert_path(&fake, path, false);
 }
 
 /// A scenario for lab 1 that runs its steps but the last, during which
