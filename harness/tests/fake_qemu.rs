@@ -119,33 +119,68 @@ enum Path {
     Restored,
 }
 
+/// Makes up a snapshot in `dir` that the fake can "restore": the one a run
+/// on `env` looks for, with the boot the scenarios' agent reports.
+fn made_up_snapshot(env: &Env, dir: &std::path::Path) -> PathBuf {
+    let snapshots = Snapshot::new(dir.to_path_buf(), &env.kernel);
+    let socket = dir.join("key.sock");
+    let spec = env.vm_spec(PathBuf::new(), Console::Captured, &socket);
+    let (key, _) = snapshots.key_for(&env.ws.cache_dir(), &env.base, &spec).unwrap().expect("snapshots possible");
+    let slot = snapshots.slot(&key);
+    std::fs::create_dir_all(&slot).unwrap();
+    std::fs::write(slot.join("state"), "a saved machine").unwrap();
+    std::fs::write(slot.join("boot.cpio"), "an initramfs").unwrap();
+    let manifest = Manifest {
+        format: labctl::snapshot::FORMAT,
+        key: key.clone(),
+        kernel: "fake".into(),
+        qemu: "fake".into(),
+        boot_id: FAKE_BOOT.into(),
+        state_bytes: 15,
+        boot_image_bytes: 12,
+    };
+    std::fs::write(slot.join("snapshot.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    assert!(matches!(snapshots.find(&key), Found::Usable(_)));
+    slot
+}
+
 /// [`env_with`] on `path`; the directory holds the made-up snapshot.
 fn env_on(path: Path, fake: &Fake, boot: Duration) -> (Env, tempfile::TempDir) {
     let mut env = env_with(fake, boot);
     let dir = tempfile::tempdir().unwrap();
     if path == Path::Restored {
-        let snapshots = Snapshot::new(dir.path().to_path_buf(), &env.kernel);
-        let socket = dir.path().join("key.sock");
-        let spec = env.vm_spec(PathBuf::new(), Console::Captured, &socket);
-        let (key, _) = snapshots.key_for(&env.ws.cache_dir(), &env.base, &spec).unwrap().expect("snapshots possible");
-        let slot = snapshots.slot(&key);
-        std::fs::create_dir_all(&slot).unwrap();
-        std::fs::write(slot.join("state"), "a saved machine").unwrap();
-        std::fs::write(slot.join("boot.cpio"), "an initramfs").unwrap();
-        let manifest = Manifest {
-            format: labctl::snapshot::FORMAT,
-            key: key.clone(),
-            kernel: "fake".into(),
-            qemu: "fake".into(),
-            boot_id: FAKE_BOOT.into(),
-            state_bytes: 15,
-            boot_image_bytes: 12,
-        };
-        std::fs::write(slot.join("snapshot.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
-        assert!(matches!(snapshots.find(&key), Found::Usable(_)));
-        env.launcher = Box::new(snapshots);
+        made_up_snapshot(&env, dir.path());
+        env.launcher = Box::new(Snapshot::new(dir.path().to_path_buf(), &env.kernel));
     }
     (env, dir)
+}
+
+/// Removes a made-up snapshot from the project's cache, whatever the
+/// test's ending (its key has the fake's version: no real run finds it).
+struct Remove(PathBuf);
+
+impl Drop for Remove {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `labctl lab 1 --solution` with the fake as QEMU, on `path`: the
+/// project's own snapshot cache gets a made-up snapshot for the restore.
+fn lab1_with_fake(fake: &Fake, path: Path) -> common::Watched {
+    let _slot = match path {
+        Path::Cold => None,
+        Path::Restored => {
+            let env = env_with(fake, Duration::from_secs(10));
+            Some(Remove(made_up_snapshot(&env, &env.ws.cache_dir().join("snapshots"))))
+        }
+    };
+    let mut args = vec!["lab", "1", "--solution", "--quiet"];
+    if path == Path::Cold {
+        args.push("--cold");
+    }
+    let search = fake.path_env();
+    common::labctl_watched(&args, &[("PATH", &search), ("WORKBOOK_ACCEL", "tcg")], Duration::from_secs(600))
 }
 
 /// The run's QEMU command lines: whether it restored, booted, or both.
@@ -189,6 +224,8 @@ on_both_paths!(
     qemu_dying_mid_run_keeps_what_was_received_and_says_why,
     a_kernel_panic_mid_run_keeps_what_was_received,
     floods_on_the_console_and_the_events_channel_do_not_stall_the_run,
+    a_kernel_panic_during_a_lab_step_keeps_the_verdicts_and_is_the_students_failure,
+    qemu_failing_during_a_lab_keeps_the_verdicts_and_is_a_harness_error,
 );
 
 fn run(env: &Env, name: &str, total: Duration) -> Result<VmRun, Error> {
@@ -321,42 +358,32 @@ fn lab1_scenario(then: &[String]) -> (Vec<String>, String) {
     (scenario, last.clone())
 }
 
-#[test]
-fn a_kernel_panic_during_a_lab_step_keeps_the_verdicts_and_is_the_students_failure() {
+fn a_kernel_panic_during_a_lab_step_keeps_the_verdicts_and_is_the_students_failure(path: Path) {
     let (scenario, last) = lab1_scenario(&[
         "console Kernel panic - not syncing: Out of memory and no killable processes...".into(),
         "exit 0".into(),
     ]);
     let fake = Fake::new(&scenario);
-    let path = fake.path_env();
-    let run = common::labctl_watched(
-        &["lab", "1", "--solution", "--quiet", "--cold"],
-        &[("PATH", &path), ("WORKBOOK_ACCEL", "tcg")],
-        Duration::from_secs(600),
-    );
+    let run = lab1_with_fake(&fake, path);
     let stdout = run.stdout();
     assert_eq!(run.output.status.code(), Some(1), "{stdout}\n{}", run.stderr());
     assert!(stdout.contains("GOOD    census runs to completion"), "{stdout}");
     assert!(stdout.contains("MISSING unknown command fails"), "{stdout}");
     assert!(stdout.contains(&format!("the guest kernel panicked while `{last}` was running")), "{stdout}");
     fake.assert_gone();
+    assert_path(&fake, path, false);
 }
 
-#[test]
-fn qemu_failing_during_a_lab_keeps_the_verdicts_and_is_a_harness_error() {
+fn qemu_failing_during_a_lab_keeps_the_verdicts_and_is_a_harness_error(path: Path) {
     let (scenario, _) =
         lab1_scenario(&["stderr qemu-system-x86_64: fatal: the emulator broke".into(), "exit 1".into()]);
     let fake = Fake::new(&scenario);
-    let path = fake.path_env();
-    let run = common::labctl_watched(
-        &["lab", "1", "--solution", "--quiet", "--cold"],
-        &[("PATH", &path), ("WORKBOOK_ACCEL", "tcg")],
-        Duration::from_secs(600),
-    );
+    let run = lab1_with_fake(&fake, path);
     let stdout = run.stdout();
     assert_eq!(run.output.status.code(), Some(2), "{stdout}\n{}", run.stderr());
     assert!(stdout.contains("GOOD    census runs to completion"), "{stdout}");
     assert!(stdout.contains("MISSING unknown command fails"), "{stdout}");
     assert!(stdout.contains("the emulator broke"), "{stdout}");
     fake.assert_gone();
+    assert_path(&fake, path, false);
 }
