@@ -20,8 +20,9 @@
 //!
 //! Never worse than a cold boot: a missing, stale or corrupt snapshot is
 //! saved again; a restore that fails is followed by a cold boot with a
-//! one-line warning; a snapshot that fails right after it was saved is set
-//! aside for a day (cold boots meanwhile) rather than saved at every run.
+//! one-line warning; a snapshot that cannot be saved, or fails right after
+//! it was saved, is set aside for a day (cold boots meanwhile) rather than
+//! tried again at every run.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -390,10 +391,12 @@ impl Snapshot {
         let kept = building.keep();
         if let Err(e) = fs::rename(&kept, &slot) {
             let _ = fs::remove_dir_all(&kept);
-            // Someone else's snapshot took the slot first: as good as ours.
-            if !matches!(self.find(key), Found::Usable(_)) {
-                return Err(Error::Io { context: format!("moving the snapshot to {}", slot.display()), source: e });
-            }
+            // Someone else's snapshot took the slot first: as good as ours,
+            // but restored with its own boot.
+            return match self.find(key) {
+                Found::Usable(theirs) => Ok(theirs),
+                _ => Err(Error::Io { context: format!("moving the snapshot to {}", slot.display()), source: e }),
+            };
         }
         Ok(manifest)
     }
@@ -481,7 +484,13 @@ impl Launcher for Snapshot {
             Ok(found) => found,
             Err(Error::Interrupted) => return Err(Error::Interrupted),
             Err(e) => {
-                let warning = format!("could not save a VM snapshot ({}): cold boot", first_line(&e));
+                let reason = first_line(&e);
+                // Not again at every run: a save that fails costs a boot.
+                let _ = fs::write(self.unusable_marker(&key), &reason);
+                let warning = format!(
+                    "could not save a VM snapshot ({reason}; {}): cold boot, and no snapshot of this VM for a day",
+                    beside(run.log, "snapshot.console.log").display()
+                );
                 on_event(VmEvent::Warning(&warning));
                 return ColdBoot.launch(cache, run, interrupted, on_event);
             }
@@ -505,8 +514,11 @@ impl Launcher for Snapshot {
                     let _ = fs::write(self.unusable_marker(&key), &reason);
                 }
                 let _ = fs::remove_dir_all(self.slot(&key));
-                let warning =
-                    format!("restoring the VM snapshot failed ({reason}; {}): cold boot instead", kept_log.display());
+                let warning = format!(
+                    "restoring the VM snapshot failed ({reason}; {}): cold boot instead{}",
+                    kept_log.display(),
+                    if saved_in.is_some() { ", and no snapshot of this VM for a day" } else { "" }
+                );
                 on_event(VmEvent::Warning(&warning));
                 ColdBoot.launch(cache, run, interrupted, on_event)
             }
@@ -834,5 +846,44 @@ mod tests {
         assert_eq!(wait.disk, "/dev/vda");
         // A kernel given by path has no modules, so no snapshot.
         assert!(wait_archive(&Kernel { modules_dir: None, ..kernel }).is_none());
+    }
+
+    #[test]
+    fn a_snapshot_set_aside_stays_aside_for_a_day_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let kernel = Kernel { name: "6.1".into(), image: "/k".into(), modules_dir: None, release: None };
+        let snapshots = Snapshot::new(dir.path().to_path_buf(), &kernel);
+        assert_eq!(snapshots.set_aside("k1"), None);
+        fs::write(snapshots.unusable_marker("k1"), "QEMU exited: load of migration failed").unwrap();
+        assert_eq!(snapshots.set_aside("k1").as_deref(), Some("QEMU exited: load of migration failed"));
+        assert_eq!(snapshots.set_aside("k2"), None, "only that machine's snapshot");
+        let two_days_ago = SystemTime::now() - 2 * UNUSABLE_FOR;
+        fs::File::options()
+            .append(true)
+            .open(snapshots.unusable_marker("k1"))
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+        assert_eq!(snapshots.set_aside("k1"), None, "tried again after a day");
+    }
+
+    #[test]
+    fn pruning_keeps_the_current_and_the_recently_used_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = SystemTime::now() - 2 * PRUNE_GRACE;
+        for name in ["a", "b", "c", "current"] {
+            fs::create_dir_all(dir.path().join(name)).unwrap();
+            let manifest = dir.path().join(name).join("snapshot.json");
+            fs::write(&manifest, "{}").unwrap();
+            if name != "c" {
+                fs::File::options().append(true).open(&manifest).unwrap().set_modified(old).unwrap();
+            }
+        }
+        prune(dir.path(), 2, "current");
+        let mut left: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        // Two kept: the current one and the one used lately; old ones go.
+        assert_eq!(left, ["c", "current"]);
     }
 }

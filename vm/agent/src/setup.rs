@@ -72,10 +72,20 @@ pub fn uptime_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// `MODULE_INIT_COMPRESSED_FILE` (Linux 5.17), which nix does not name: the
+/// kernel decompresses the module itself.
+const MODULE_INIT_COMPRESSED_FILE: libc::c_uint = 4;
+
 pub fn load_module(path: &str) -> Result<(), String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
     let params = CString::default();
-    match nix::kmod::finit_module(file, &params, nix::kmod::ModuleInitFlags::empty()) {
+    // Newer Debian kernels ship their modules compressed.
+    let flags = if [".ko.xz", ".ko.zst", ".ko.gz"].iter().any(|ext| path.ends_with(ext)) {
+        nix::kmod::ModuleInitFlags::from_bits_retain(MODULE_INIT_COMPRESSED_FILE)
+    } else {
+        nix::kmod::ModuleInitFlags::empty()
+    };
+    match nix::kmod::finit_module(file, &params, flags) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
         Err(e) => Err(e.to_string()),
     }
