@@ -12,6 +12,10 @@
 //! wb-workload threads N COUNT PATH         N threads, each opening PATH COUNT times
 //! wb-workload nanosleep COUNT              COUNT nanosleep(2) system calls of 1 ms
 //! wb-workload clock_nanosleep COUNT        COUNT clock_nanosleep(2) system calls of 1 ms
+//! wb-workload nosys COUNT                  COUNT calls of nfsservctl(2), which fail with ENOSYS
+//! wb-workload odd-returns COUNT FILE OFFSET PROG [ARG...]
+//!                                          in this process: COUNT nfsservctl calls, an
+//!                                          lseek of a new FILE to OFFSET, then exec PROG
 //! ```
 
 use std::ffi::CString;
@@ -96,6 +100,57 @@ fn clock_nanosleep(count: usize) -> Result<(), String> {
     })
 }
 
+/// `count` calls of nfsservctl(2), a system call removed from Linux long
+/// ago: its number stays, and the kernel answers -ENOSYS at its exit, the
+/// value a tracer also sees in rax at every syscall entry. A tracer that
+/// tells entry from exit by that value loses track here.
+fn nosys(count: usize) -> Result<(), String> {
+    for _ in 0..count {
+        // SAFETY: nfsservctl takes no pointers that the kernel follows; it
+        // returns at once.
+        let r = unsafe { libc::syscall(libc::SYS_nfsservctl, 0, 0, 0) };
+        let err = std::io::Error::last_os_error();
+        if r != -1 || err.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(format!("nfsservctl returned {r} ({err}), not ENOSYS"));
+        }
+    }
+    println!("nosys x {count}");
+    Ok(())
+}
+
+/// System calls whose return values trip a careless tracer, made in this
+/// very process (a tracer that does not follow children sees only these):
+/// `count` calls that fail with ENOSYS, an lseek that returns `offset` (near
+/// 4 GiB, a value whose low 32 bits look like an error when read as an
+/// i32), then an exec of `argv`, which keeps the process.
+fn odd_returns(count: usize, file: &str, offset: i64, argv: &[String]) -> Result<(), String> {
+    nosys(count)?;
+    let path = CString::new(file).map_err(|e| e.to_string())?;
+    // SAFETY: `path` is NUL-terminated and outlives the calls; the file
+    // descriptor is closed before the function returns.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, 0o600);
+        if fd < 0 {
+            return Err(format!("open {file}: {}", std::io::Error::last_os_error()));
+        }
+        let at = libc::lseek(fd, offset, libc::SEEK_SET);
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        libc::unlink(path.as_ptr());
+        if at != offset {
+            return Err(format!("lseek {file} to {offset} returned {at} ({err})"));
+        }
+    }
+    let prog = CString::new(argv[0].as_bytes()).map_err(|e| e.to_string())?;
+    let args: Vec<CString> =
+        argv.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: as in thread_exec; execv only returns on error.
+    unsafe { libc::execv(prog.as_ptr(), ptrs.as_ptr()) };
+    Err(format!("execv {}: {}", argv[0], std::io::Error::last_os_error()))
+}
+
 const MILLISECOND: libc::timespec = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
 
 /// Makes system call `name` `count` times through `call`, then says so.
@@ -121,11 +176,19 @@ fn main() -> ExitCode {
             Ok(count) => nanosleep(count),
             Err(_) => Err("nanosleep COUNT: COUNT is a number".into()),
         },
+        Some("odd-returns") if args.len() >= 5 => match (args[1].parse(), args[3].parse()) {
+            (Ok(count), Ok(offset)) => odd_returns(count, &args[2], offset, &args[4..]),
+            _ => Err("odd-returns COUNT FILE OFFSET PROG [ARG...]: COUNT and OFFSET are numbers".into()),
+        },
+        Some("nosys") if args.len() == 2 => match args[1].parse() {
+            Ok(count) => nosys(count),
+            Err(_) => Err("nosys COUNT: COUNT is a number".into()),
+        },
         Some("clock_nanosleep") if args.len() == 2 => match args[1].parse() {
             Ok(count) => clock_nanosleep(count),
             Err(_) => Err("clock_nanosleep COUNT: COUNT is a number".into()),
         },
-        _ => Err("usage: wb-workload thread-exec PATH [ARG...] | threads N COUNT PATH | nanosleep COUNT | clock_nanosleep COUNT".into()),
+        _ => Err("usage: wb-workload thread-exec PATH [ARG...] | threads N COUNT PATH | nanosleep COUNT | clock_nanosleep COUNT | nosys COUNT | odd-returns COUNT FILE OFFSET PROG [ARG...]".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
