@@ -178,6 +178,10 @@ fn plain_read_modify_write(insns: &[String]) -> Option<(usize, usize)> {
                 })
             })
     }
+    // bpftool writes the opcode first: `(79) r1 = *(u64 *)(r0 +0)`.
+    static OPCODE: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^\([0-9a-f]{2}\)\s*").expect("a valid regex"));
+    let insns: Vec<String> = insns.iter().map(|i| OPCODE.replace(i.trim(), "").into_owned()).collect();
     let norm = |off: &str| off.replace(' ', "");
     for (i, insn) in insns.iter().enumerate() {
         let Some(load) = LOAD.captures(insn.trim()) else { continue };
@@ -478,7 +482,13 @@ uses = ["execve_hits"]"#);
         assert!(err.contains("none of its 4 instructions adds 64 bits to memory atomically"), "{err}");
         assert!(err.contains("instructions 0 to 2 read memory, change the value and write it back"), "{err}");
         // An atomic add somewhere does not excuse a counter bumped by hand.
-        let decoy = ["r1 = *(u64 *)(r0 +0)", "r1 += 1", "*(u64 *)(r0 +0) = r1", "lock *(u64 *)(r6 +0) += r2", "exit"];
+        let decoy = [
+            "(79) r1 = *(u64 *)(r0 +0)",
+            "(07) r1 += 1",
+            "(7b) *(u64 *)(r0 +0) = r1",
+            "(db) lock *(u64 *)(r6 +0) += r2",
+            "(95) exit",
+        ];
         let err = judge(xlated(&decoy)).unwrap_err().1;
         assert!(err.contains("instructions 0 to 2 read memory"), "{err}");
         // A 32-bit atomic add into a 64-bit counter is not the add asked for.
