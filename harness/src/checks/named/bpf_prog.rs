@@ -151,6 +151,25 @@ fn is_atomic_add(insn: &str) -> bool {
     RE.is_match(insn)
 }
 
+/// The first map update that may overwrite a count another CPU has just
+/// inserted: a call of `…update_elem` whose flags (r4, set last before the
+/// call) are BPF_ANY (0). A counter's first insert must be BPF_NOEXIST, and
+/// the add done on whatever is there afterwards. Returns its index.
+fn blind_insert(insns: &[String]) -> Option<usize> {
+    use std::sync::LazyLock;
+    static CALL: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"call \w*update_elem").expect("a valid regex"));
+    static R4: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^(?:\([0-9a-f]{2}\)\s*)?[rw]4 = (\S+)$").expect("a valid regex"));
+    insns.iter().enumerate().find_map(|(at, insn)| {
+        if !CALL.is_match(insn) {
+            return None;
+        }
+        let flags = insns[..at].iter().rev().find_map(|i| R4.captures(i.trim()).map(|c| c[1].to_string()))?;
+        (flags == "0").then_some(at)
+    })
+}
+
 /// The first plain read-modify-write of memory outside the stack: a load
 /// from `*(uN *)(rB +off)` and, later, a store to the same place while `rB`
 /// still holds the same pointer. That is `*count += 1` (or any update done
@@ -337,6 +356,13 @@ fn problems(args: &toml::Table, prog: &Value, obs: &Observations) -> Result<(Vec
                 insns.len()
             )),
         }
+        if let Some(at) = blind_insert(&insns) {
+            problems.push(format!(
+                "instruction {at} (`{}`) updates a map with BPF_ANY: when two CPUs insert a first count at \
+                 once, one overwrites the other's; insert with BPF_NOEXIST, then add to what is there",
+                insns[at].trim()
+            ));
+        }
         if let Some((load, store)) = plain_read_modify_write(&insns) {
             problems.push(format!(
                 "instructions {load} to {store} read memory, change the value and write it back \
@@ -491,6 +517,15 @@ uses = ["execve_hits"]"#);
         ];
         let err = judge(xlated(&decoy)).unwrap_err().1;
         assert!(err.contains("instructions 0 to 2 read memory"), "{err}");
+        // A first insert that may overwrite another CPU's.
+        let blind = ["(b7) r4 = 0", "(85) call htab_map_update_elem#123", "(db) lock *(u64 *)(r0 +0) += r1"];
+        let err = judge(xlated(&blind)).unwrap_err().1;
+        assert!(
+            err.contains("instruction 1 (`(85) call htab_map_update_elem#123`) updates a map with BPF_ANY"),
+            "{err}"
+        );
+        let careful = ["(b7) r4 = 1", "(85) call bpf_map_update_elem#2", "(db) lock *(u64 *)(r0 +0) += r1"];
+        assert!(judge(xlated(&careful)).is_ok());
         // A 32-bit atomic add into a 64-bit counter is not the add asked for.
         let narrow = judge(xlated(&["lock *(u32 *)(r0 +0) += r1", "exit"])).unwrap_err().1;
         assert!(narrow.contains("adds 64 bits"), "{narrow}");
