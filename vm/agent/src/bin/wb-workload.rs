@@ -13,6 +13,7 @@
 //! wb-workload nanosleep COUNT              COUNT nanosleep(2) system calls of 1 ms
 //! wb-workload clock_nanosleep COUNT        COUNT clock_nanosleep(2) system calls of 1 ms
 //! wb-workload nosys COUNT                  COUNT calls of nfsservctl(2), which fail with ENOSYS
+//! wb-workload exec-at-page-end PATH      exec PATH, its name the last bytes of a readable page
 //! wb-workload raw NR COUNT                 COUNT calls of system call NR, all arguments 0
 //! wb-workload odd-returns COUNT FILE OFFSET PROG [ARG...]
 //!                                          in this process: COUNT nfsservctl calls, an
@@ -119,6 +120,45 @@ fn nosys(count: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Execs `path` with the string execve reads (and a kprobe on execve sees)
+/// placed at the very end of a readable page, its NUL the page's last byte,
+/// and nothing readable after it. A program that copies the name with a
+/// fixed-size read faults here; one that copies up to the NUL does not.
+fn exec_at_page_end(path: &str) -> Result<(), String> {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    let name = CString::new(path).map_err(|e| e.to_string())?;
+    let bytes = name.as_bytes_with_nul();
+    if bytes.len() > page {
+        return Err(format!("{path} is longer than a page"));
+    }
+    // SAFETY: a fresh anonymous mapping of two pages; the second is made
+    // inaccessible, the name is copied inside the first, and both stay
+    // mapped until execv replaces the process (or fails and we return).
+    unsafe {
+        let base = libc::mmap(
+            std::ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if base == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", std::io::Error::last_os_error()));
+        }
+        let base = base.cast::<u8>();
+        if libc::mprotect(base.add(page).cast(), page, libc::PROT_NONE) != 0 {
+            return Err(format!("mprotect: {}", std::io::Error::last_os_error()));
+        }
+        let at = base.add(page - bytes.len());
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len());
+        let argv = [at.cast::<libc::c_char>().cast_const(), std::ptr::null()];
+        libc::execv(at.cast(), argv.as_ptr());
+    }
+    Err(format!("execv {path}: {}", std::io::Error::last_os_error()))
+}
+
 /// `count` calls of system call `nr` with every argument 0, whatever they
 /// return: a workload that needs a number no program it runs would use.
 fn raw(nr: libc::c_long, count: usize) -> Result<(), String> {
@@ -194,6 +234,7 @@ fn main() -> ExitCode {
             (Ok(count), Ok(offset)) => odd_returns(count, &args[2], offset, &args[4..]),
             _ => Err("odd-returns COUNT FILE OFFSET PROG [ARG...]: COUNT and OFFSET are numbers".into()),
         },
+        Some("exec-at-page-end") if args.len() == 2 => exec_at_page_end(&args[1]),
         Some("raw") if args.len() == 3 => match (args[1].parse(), args[2].parse()) {
             (Ok(nr), Ok(count)) => raw(nr, count),
             _ => Err("raw NR COUNT: NR and COUNT are numbers".into()),
@@ -206,7 +247,7 @@ fn main() -> ExitCode {
             Ok(count) => clock_nanosleep(count),
             Err(_) => Err("clock_nanosleep COUNT: COUNT is a number".into()),
         },
-        _ => Err("usage: wb-workload thread-exec PATH [ARG...] | threads N COUNT PATH | nanosleep COUNT | clock_nanosleep COUNT | raw NR COUNT | nosys COUNT | odd-returns COUNT FILE OFFSET PROG [ARG...]".into()),
+        _ => Err("usage: wb-workload thread-exec PATH [ARG...] | threads N COUNT PATH | nanosleep COUNT | clock_nanosleep COUNT | exec-at-page-end PATH | raw NR COUNT | nosys COUNT | odd-returns COUNT FILE OFFSET PROG [ARG...]".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
