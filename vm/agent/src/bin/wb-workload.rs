@@ -9,7 +9,9 @@
 //!
 //! ```text
 //! wb-workload thread-exec PATH [ARG...]   exec PATH from a second thread
-//! wb-workload threads N COUNT PATH         N threads, each opening PATH COUNT times
+//! wb-workload threads N COUNT PATH         first one call each of SWEEP's 40 syscalls, then
+//!                                          N threads, each making one futex call and
+//!                                          opening PATH COUNT times
 //! wb-workload nanosleep COUNT              COUNT nanosleep(2) system calls of 1 ms
 //! wb-workload clock_nanosleep COUNT        COUNT clock_nanosleep(2) system calls of 1 ms
 //! wb-workload nosys COUNT                  COUNT calls of nfsservctl(2), which fail with ENOSYS
@@ -47,15 +49,82 @@ fn thread_exec(argv: &[String]) -> Result<(), String> {
     Err(handle.join().unwrap_or_else(|_| "the exec thread panicked".into()))
 }
 
+/// Forty system calls that, with these arguments, change nothing: queries,
+/// and calls handed null pointers that fail with EFAULT or EINVAL. A
+/// program that counts per syscall in a map too small for the calls a real
+/// process makes loses the ones that come after them.
+const SWEEP: [(libc::c_long, [libc::c_long; 3]); 40] = [
+    (libc::SYS_getpid, [0, 0, 0]),
+    (libc::SYS_getppid, [0, 0, 0]),
+    (libc::SYS_getuid, [0, 0, 0]),
+    (libc::SYS_geteuid, [0, 0, 0]),
+    (libc::SYS_getgid, [0, 0, 0]),
+    (libc::SYS_getegid, [0, 0, 0]),
+    (libc::SYS_getpgrp, [0, 0, 0]),
+    (libc::SYS_getsid, [0, 0, 0]),
+    (libc::SYS_getpgid, [0, 0, 0]),
+    (libc::SYS_sched_yield, [0, 0, 0]),
+    (libc::SYS_times, [0, 0, 0]),
+    (libc::SYS_sysinfo, [0, 0, 0]),
+    (libc::SYS_getrusage, [0, 0, 0]),
+    (libc::SYS_getrlimit, [0, 0, 0]),
+    (libc::SYS_getcwd, [0, 0, 0]),
+    (libc::SYS_getpriority, [0, 0, 0]),
+    (libc::SYS_sched_getscheduler, [0, 0, 0]),
+    (libc::SYS_sched_get_priority_max, [0, 0, 0]),
+    (libc::SYS_sched_get_priority_min, [0, 0, 0]),
+    (libc::SYS_sched_getparam, [0, 0, 0]),
+    (libc::SYS_sched_rr_get_interval, [0, 0, 0]),
+    (libc::SYS_sched_getaffinity, [0, 0, 0]),
+    (libc::SYS_capget, [0, 0, 0]),
+    (libc::SYS_personality, [0xffff_ffff, 0, 0]),
+    (libc::SYS_getitimer, [0, 0, 0]),
+    (libc::SYS_getgroups, [0, 0, 0]),
+    (libc::SYS_setfsuid, [-1, 0, 0]),
+    (libc::SYS_setfsgid, [-1, 0, 0]),
+    (libc::SYS_getresuid, [0, 0, 0]),
+    (libc::SYS_getresgid, [0, 0, 0]),
+    (libc::SYS_getcpu, [0, 0, 0]),
+    (libc::SYS_clock_getres, [0, 0, 0]),
+    (libc::SYS_gettimeofday, [0, 0, 0]),
+    (libc::SYS_time, [0, 0, 0]),
+    (libc::SYS_ioprio_get, [1, 0, 0]),
+    (libc::SYS_getrandom, [0, 0, 0]),
+    (libc::SYS_membarrier, [0, 0, 0]),
+    (libc::SYS_prctl, [libc::PR_GET_DUMPABLE as libc::c_long, 0, 0]),
+    (libc::SYS_sysfs, [3, 0, 0]),
+    (libc::SYS_umask, [0o022, 0, 0]),
+];
+
 /// `n` threads, each opening and closing `path` `count` times; prints the
-/// tgid and each thread's tid.
+/// tgid and each thread's tid. Before them, one call of each of [`SWEEP`];
+/// in each thread, one futex call (a wake with no one waiting) besides
+/// whatever futex calls the threads' own locking happens to make.
 fn threads(n: usize, count: usize, path: &str) -> Result<(), String> {
+    for (nr, [a, b, c]) in SWEEP {
+        // SAFETY: every entry is a query or gets null pointers (see SWEEP).
+        unsafe { libc::syscall(nr, a, b, c) };
+    }
     println!("tgid={}", std::process::id());
     let workers: Vec<_> = (0..n)
         .map(|_| {
             let path = path.to_string();
             std::thread::spawn(move || {
                 println!("tid={}", tid());
+                let word = std::sync::atomic::AtomicU32::new(0);
+                // SAFETY: a wake on a word of this thread's stack, which
+                // outlives the call; no one waits on it, so it returns 0.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_futex,
+                        word.as_ptr(),
+                        libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                        1,
+                        0,
+                        0,
+                        0,
+                    )
+                };
                 for _ in 0..count {
                     drop(std::fs::File::open(&path));
                 }
