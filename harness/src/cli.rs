@@ -63,6 +63,11 @@ pub enum Command {
         /// Build the reference solution instead of the starter.
         #[arg(long)]
         solution: bool,
+        /// Build one of the lab's wrong solutions instead: NAME is a patch
+        /// of solutions/NN-slug/mutants/ without `.patch` (what the grader
+        /// makes of a typical mistake).
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["solution", "watch"])]
+        mutant: Option<String>,
         /// Also show the guest's console.
         #[arg(long)]
         console: bool,
@@ -255,8 +260,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Solution { number, force } => crate::learner::solution(number, force),
         Command::Seal { check } => seal(check),
-        Command::Lab { number, solution, console, watch, seed, json, junit, vm } => {
-            let variant = if solution { Variant::Solution } else { Variant::Starter };
+        Command::Lab { number, solution, mutant, console, watch, seed, json, junit, vm } => {
+            let variant = match mutant {
+                Some(name) => Variant::Mutant(mutant_patch(number, &name)?),
+                None if solution => Variant::Solution,
+                None => Variant::Starter,
+            };
             if watch {
                 watch_lab(number, variant, seed, console, &vm)
             } else {
@@ -341,6 +350,25 @@ fn lab(
         report::write_junit(&path, &reports)?;
     }
     Ok(exit_for(&reports))
+}
+
+/// The patch of lab `number`'s mutant `name`, or a usage error that lists
+/// the lab's mutants.
+fn mutant_patch(number: u32, name: &str) -> Result<PathBuf> {
+    let ws = Workspace::discover()?;
+    let lab = ws.lab(number)?;
+    let patches = builder::mutants(&lab);
+    let stem = name.strip_suffix(".patch").unwrap_or(name);
+    if let Some(found) = patches.iter().find(|p| p.file_stem().is_some_and(|s| s == stem)) {
+        return Ok(found.clone());
+    }
+    let names: Vec<String> =
+        patches.iter().filter_map(|p| p.file_stem()).map(|s| s.to_string_lossy().into_owned()).collect();
+    Err(Error::Usage(format!(
+        "lab {number} has no mutant `{stem}`; its mutants ({}): {}",
+        ws.relative(&lab.solution_dir.join("mutants")).display(),
+        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+    )))
 }
 
 /// `labctl lab N --watch`: runs the lab, then again after every save, until
@@ -436,6 +464,7 @@ fn error_report(lab: &Lab, run: &LabRun, e: &Error) -> LabReport {
         max_points: m.checks.iter().map(|c| c.points()).sum(),
         checks: Vec::new(),
         console_log: None,
+        verifier: None,
         error: Some(e.to_string()),
     }
 }

@@ -84,8 +84,34 @@ pub enum EngineEvent {
     },
     StepEnd(StepResult),
     Warning(String),
+    /// A program the verifier rejected, explained: shown before the
+    /// verdicts, which only say that the program did not load.
+    Verifier(Box<VerifierReport>),
     Verdict(Verdict),
     LabEnd(Box<LabReport>),
+}
+
+/// The verifier tutor's reading of a step's output that holds a rejected
+/// program's load log.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VerifierReport {
+    /// The step whose output held the log.
+    pub step: String,
+    #[serde(flatten)]
+    pub explanation: crate::tutor::Explanation,
+    /// The whole output of that step, log included, kept beside the
+    /// console log: the tutor shows one line of it.
+    pub log: Option<PathBuf>,
+}
+
+/// The first step (in the manifest's order) whose output holds a program
+/// the verifier rejected, explained.
+pub fn find_rejection(m: &Manifest, obs: &Observations) -> Option<(VerifierReport, String)> {
+    m.steps.iter().filter_map(|s| obs.steps.get(&s.name)).find_map(|r| {
+        let text = format!("{}\n{}", r.stderr, r.stdout);
+        let explanation = crate::tutor::explain_output(&text)?;
+        Some((VerifierReport { step: r.name.clone(), explanation, log: None }, text))
+    })
 }
 
 pub type Sink = Sender<EngineEvent>;
@@ -129,6 +155,8 @@ pub struct LabReport {
     /// edited, which grading ignored).
     pub notes: Vec<String>,
     pub console_log: Option<PathBuf>,
+    /// Why the verifier rejected a program, when it did.
+    pub verifier: Option<VerifierReport>,
     /// A harness error that stopped the run (exit code 2).
     pub error: Option<String>,
 }
@@ -451,6 +479,7 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
         checks: Vec::new(),
         notes: Vec::new(),
         console_log: None,
+        verifier: None,
         error: None,
     };
 
@@ -530,6 +559,14 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
             send(sink, EngineEvent::Shown { step: r.name.clone(), stdout: r.stdout.clone(), stderr: r.stderr.clone() });
         }
     }
+    if let Some((mut rejection, text)) = find_rejection(m, &obs) {
+        let path = run.log.with_file_name(format!("{run_name}.{}.verifier.log", rejection.step));
+        // The log is evidence for the learner, not for the verdict: a
+        // failure to keep it costs only the path.
+        rejection.log = crate::report::write_file(&path, text.as_bytes()).ok().map(|()| path);
+        send(sink, EngineEvent::Verifier(Box::new(rejection.clone())));
+        report.verifier = Some(rejection);
+    }
     report.checks = checks::evaluate(m, &obs);
     for (verdict, check) in report.checks.iter_mut().zip(&m.checks) {
         let tier = hint_tiers.get(&check.name).copied().unwrap_or(1).clamp(1, check.hints.len().max(1));
@@ -573,6 +610,28 @@ mod tests {
     fn verdict(name: &str, passed: bool, points: u32) -> Verdict {
         let status = if passed { Status::Good } else { Status::Bad };
         Verdict { name: name.into(), status, passed, detail: String::new(), hint: None, points }
+    }
+
+    #[test]
+    fn a_rejected_program_is_found_in_the_first_step_that_logged_it() {
+        let m = crate::manifest::parse(
+            std::path::Path::new("labs/01-x/lab.toml"),
+            "number = 1\nslug = \"x\"\ntitle = \"X\"\nchapter = 1\nkind = \"ebpf\"\ngoal = \"g\"\n\
+             student_files = [\"src/x.rs\"]\n[[steps]]\nname = \"load\"\nrun = [\"/bin/true\"]\n\
+             [[steps]]\nname = \"words\"\nrun = [\"/bin/true\"]\n",
+        )
+        .unwrap();
+        let step =
+            |name: &str, stderr: &str| StepResult { name: name.into(), stderr: stderr.into(), ..Default::default() };
+        let mut obs = Observations::default();
+        // A program's own words that look like a verifier message are not a log.
+        obs.steps.insert("words".into(), step("words", "R0 invalid mem access 'map_value_or_null'\n"));
+        assert_eq!(find_rejection(&m, &obs), None);
+        obs.steps.insert("load".into(), step("load", include_str!("../tests/data/verifier/5.10/no_null_check.log")));
+        let (found, text) = find_rejection(&m, &obs).expect("the load step's log");
+        assert_eq!(found.step, "load");
+        assert_eq!(found.explanation.kind, "null-check");
+        assert!(text.contains("-- BEGIN PROG LOAD LOG --"));
     }
 
     #[test]

@@ -263,6 +263,7 @@ mod tests {
             checks,
             notes: Vec::new(),
             console_log: None,
+            verifier: None,
             error: None,
         }
     }

@@ -8,7 +8,7 @@ use std::sync::mpsc::Receiver;
 use serde::Serialize;
 
 use crate::checks::Status;
-use crate::engine::{EngineEvent, LabReport};
+use crate::engine::{EngineEvent, LabReport, VerifierReport};
 use crate::error::{Error, Result};
 
 /// How much the terminal reporter shows.
@@ -93,6 +93,7 @@ fn print_event(out: &mut impl Write, ev: &EngineEvent, opts: TerminalOptions) ->
             }
             Ok(())
         }
+        EngineEvent::Verifier(r) => print_verifier(out, r),
         EngineEvent::Verdict(v) => {
             writeln!(out, "{:<8}{}", v.status.label(), v.name)?;
             if v.passed && v.detail.contains('\n') {
@@ -134,6 +135,42 @@ fn print_event(out: &mut impl Write, ev: &EngineEvent, opts: TerminalOptions) ->
         }
         _ => Ok(()),
     }
+}
+
+/// The tutor's explanation of a rejected program: the verifier's decisive
+/// line, the C line it was checking, what it means, and where to read more.
+fn print_verifier(out: &mut impl Write, r: &VerifierReport) -> std::io::Result<()> {
+    let e = &r.explanation;
+    writeln!(out, "\n── the verifier rejected a program ({}) ──", r.step)?;
+    writeln!(out, "  {}", e.message)?;
+    match (&e.file, e.line, &e.source) {
+        (Some(file), Some(line), Some(source)) => writeln!(out, "  at {file}:{line}: {}", source.trim())?,
+        (_, _, Some(source)) => writeln!(out, "  while checking: {}", source.trim())?,
+        _ => {}
+    }
+    for line in wrap(&e.explanation, 76) {
+        writeln!(out, "  {line}")?;
+    }
+    writeln!(out, "  Read: {}", e.section)?;
+    if let Some(log) = &r.log {
+        writeln!(out, "  Whole log: {}", log.display())?;
+    }
+    writeln!(out)
+}
+
+/// `text` in lines of at most `width` characters, broken between words.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }
 
 /// The JSON report: one object per lab, plus totals.
@@ -299,6 +336,7 @@ mod gradescope_tests {
             checks: vec![check("attached", true, 0), check("counts", true, 3), check("printed", false, 2)],
             notes: Vec::new(),
             console_log: None,
+            verifier: None,
             error: None,
         };
         let mut broken = lab.clone();
@@ -361,6 +399,7 @@ mod tests {
                 },
             ],
             console_log: None,
+            verifier: None,
             error: None,
         }
     }
@@ -400,6 +439,47 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("GOOD    a\n"));
         assert!(text.contains("BAD     b <x>\n        no Hello\n        hint: fill in the TODO"), "{text}");
+    }
+
+    /// A lab whose loader printed the verifier's log of a map value used
+    /// without a NULL check (captured from 6.12).
+    fn rejected() -> VerifierReport {
+        let log = include_str!("../tests/data/verifier/6.12/no_null_check.log");
+        let explanation = crate::tutor::explain_output(log).expect("a rejection");
+        VerifierReport { step: "hello".into(), explanation, log: Some("runs/lab04.hello.verifier.log".into()) }
+    }
+
+    #[test]
+    fn terminal_explains_a_rejected_program_with_its_source_line() {
+        let mut out = Vec::new();
+        let opts = TerminalOptions { console: false, progress: false };
+        print_event(&mut out, &EngineEvent::Verifier(Box::new(rejected())), opts).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("── the verifier rejected a program (hello) ──"), "{text}");
+        assert!(text.contains("\n  R0 invalid mem access 'map_value_or_null'\n"), "{text}");
+        assert!(text.contains("\n  at no_null_check.bpf.c:15: *count += 1;"), "{text}");
+        assert!(text.contains("NULL"), "{text}");
+        assert!(text.contains("  Read: book/src/ch06-verifier.md#"), "{text}");
+        assert!(text.contains("  Whole log: runs/lab04.hello.verifier.log\n"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 80 || !l.contains(' ')), "{text}");
+    }
+
+    #[test]
+    fn json_carries_the_verifiers_explanation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        let mut l = lab(false);
+        l.verifier = Some(rejected());
+        write_json(&path, &[l, lab(true)]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let verifier = &v["labs"][0]["verifier"];
+        assert_eq!(verifier["message"], "R0 invalid mem access 'map_value_or_null'");
+        assert_eq!(verifier["file"], "no_null_check.bpf.c");
+        assert_eq!(verifier["line"], 15);
+        assert_eq!(verifier["kind"], "null-check");
+        assert!(verifier["explanation"].as_str().unwrap().contains("NULL"));
+        assert_eq!(verifier["step"], "hello");
+        assert!(v["labs"][1]["verifier"].is_null());
     }
 
     #[test]

@@ -446,6 +446,18 @@ pub fn explain(log: &str) -> Option<Explanation> {
     })
 }
 
+/// [`explain`] for the whole output of a program that may or may not have
+/// printed a load log: only output that holds one (libbpf's markers or the
+/// verifier's summary) is read, so that a program's own words that happen
+/// to look like a verifier message are never taken for one.
+pub fn explain_output(output: &str) -> Option<Explanation> {
+    let lines: Vec<&str> = output.lines().collect();
+    if !is_verifier_log(&lines) {
+        return None;
+    }
+    explain(output)
+}
+
 /// The lines of the last program's load log, or all of them when the text
 /// has no markers (the kernel's log alone).
 fn program_log_range(lines: &[&str]) -> Range<usize> {

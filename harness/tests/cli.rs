@@ -81,7 +81,7 @@ fn hint_prints_every_tier() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains("a line with the path for each run of the first program"))
-        .stdout(predicate::str::contains("hint 1: Each of the <first_runs> processes that ran /tmp/<first>"))
+        .stdout(predicate::str::contains("hint 1: Each of the <first_runs> processes that ran /<top>/<first>"))
         .stdout(predicate::str::contains("hint 2: bpf_printk(\"Hello World %s\", path)"));
 }
 
@@ -225,4 +225,25 @@ fn a_seed_replays_the_workload_and_the_verdict_and_no_seed_draws_a_new_one() {
     let (fresh_b, fb) = seeded_run(None);
     assert_ne!(fresh_a, fresh_b);
     assert_ne!(fa, fb, "two fresh seeds drew the same workload");
+}
+
+#[test]
+fn a_mutant_that_does_not_exist_is_named_with_the_labs_mutants() {
+    labctl()
+        .args(["lab", "3", "--mutant", "no-such-mistake"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("lab 3 has no mutant `no-such-mistake`"))
+        .stderr(predicate::str::contains("solutions/03-hello-world/mutants"))
+        .stderr(predicate::str::contains("only-tmp"));
+}
+
+#[test]
+fn a_mutant_runs_as_the_grader_sees_it_and_fails() {
+    labctl()
+        .args(["lab", "3", "--mutant", "only-tmp.patch"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("(mutant only-tmp, seed"))
+        .stdout(predicate::str::contains("BAD     a line for each run of a system program"));
 }

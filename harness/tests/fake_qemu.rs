@@ -387,3 +387,47 @@ fn qemu_failing_during_a_lab_keeps_the_verdicts_and_is_a_harness_error(path: Pat
     fake.assert_gone();
     assert_path(&fake, path, false);
 }
+
+#[test]
+fn a_program_the_verifier_rejects_is_explained_in_the_terminal_and_the_json() {
+    // Lab 3 as if its loader had printed the verifier's log of a map value
+    // used without a NULL check (captured from 6.1) and exited.
+    let ws = Workspace::at(common::root()).unwrap();
+    let lab = ws.lab(3).unwrap();
+    let log = include_str!("data/verifier/6.1/no_null_check.log");
+    let mut scenario = hello();
+    for step in &lab.manifest.steps {
+        scenario.push(step_start(&step.name));
+        let mut result =
+            StepResult { name: step.name.clone(), exit_code: Some(0), duration_ms: 3, ..Default::default() };
+        if step.run.iter().any(|a| a.starts_with("/lab/bin/")) {
+            result.exit_code = Some(1);
+            result.stderr = format!("{log}Error: failed to load the BPF object\n");
+        }
+        scenario.push(event(&Event::StepEnd(result)));
+    }
+    scenario.push(event(&Event::Done));
+    scenario.push("sleep 0.5".into());
+    scenario.push("exit 0".into());
+    let fake = Fake::new(&scenario);
+    let path = fake.path_env();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let run = common::labctl_watched(
+        &["lab", "3", "--solution", "--quiet", "--json", json.to_str().unwrap()],
+        &[("PATH", &path), ("WORKBOOK_ACCEL", "tcg")],
+        Duration::from_secs(600),
+    );
+    let stdout = run.stdout();
+    assert_eq!(run.output.status.code(), Some(1), "{stdout}\n{}", run.stderr());
+    assert!(stdout.contains("── the verifier rejected a program (hello) ──"), "{stdout}");
+    assert!(stdout.contains("  R0 invalid mem access 'map_value_or_null'"), "{stdout}");
+    assert!(stdout.contains("  Read: book/src/ch06-verifier.md#"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let verifier = &report["labs"][0]["verifier"];
+    assert_eq!(verifier["message"], "R0 invalid mem access 'map_value_or_null'", "{report}");
+    assert_eq!(verifier["kind"], "null-check");
+    let kept = std::fs::read_to_string(verifier["log"].as_str().unwrap()).unwrap();
+    assert!(kept.contains("-- BEGIN PROG LOAD LOG --"), "{kept}");
+    fake.assert_gone();
+}

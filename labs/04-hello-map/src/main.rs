@@ -36,6 +36,7 @@ fn main() -> anyhow::Result<()> {
     let mut storage = MaybeUninit::uninit();
     let open = hello_map::HelloMapSkelBuilder::default().open(&mut storage).context("failed to open the BPF object")?;
     let mut skel = open.load().context("failed to load the BPF program (is this running as root?)")?;
+    plant(&skel.maps.counter_table)?;
     // Only the BPF program may count: a frozen map refuses every write
     // from user space, through any file descriptor, for the rest of its
     // life, while programs in the kernel go on updating it.
@@ -62,6 +63,19 @@ fn main() -> anyhow::Result<()> {
     }
 }
 // ANCHOR_END: main
+
+/// The grader's own entry, written before the map is frozen: with
+/// `LAB04_PLANT=UID=COUNT` in the environment, user UID starts at COUNT. The
+/// grader plants a count above 2^32 for a user who never runs anything, so
+/// that a table that reads only half of each 64-bit value shows it.
+fn plant(map: &impl libbpf_rs::MapCore) -> anyhow::Result<()> {
+    let Ok(planted) = std::env::var("LAB04_PLANT") else { return Ok(()) };
+    let parsed =
+        planted.split_once('=').and_then(|(uid, count)| Some((uid.parse::<u32>().ok()?, count.parse::<u64>().ok()?)));
+    let (uid, count) = parsed.with_context(|| format!("LAB04_PLANT={planted}: expected UID=COUNT"))?;
+    map.update(&uid.to_ne_bytes(), &count.to_ne_bytes(), libbpf_rs::MapFlags::NO_EXIST)
+        .with_context(|| format!("failed to plant uid {uid}: {count}"))
+}
 
 /// One line: `uid 0: 3  uid 1000: 4`.
 fn render(counts: &BTreeMap<u32, u64>) -> String {

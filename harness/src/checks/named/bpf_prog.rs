@@ -18,7 +18,9 @@
 //! #                                          the maps of these names
 //! #   xlated = "xlated", atomic_add = true   a step printing `bpftool prog dump
 //! #                                          xlated … -j` of this program: its
-//! #                                          code adds to memory atomically
+//! #                                          code adds 64 bits to memory
+//! #                                          atomically, and never reads, changes
+//! #                                          and writes back memory by hand
 //! ```
 //!
 //! Every piece of evidence is the kernel's: a program can print anything,
@@ -137,16 +139,88 @@ fn instructions(text: &str) -> Vec<String> {
     out
 }
 
-/// An atomic add to memory, as the kernel's disassembler writes it: `lock
-/// *(u64 *)(r0 +0) += r1` when the old value is not used (BPF_XADD, or
-/// BPF_ATOMIC | BPF_ADD), `r1 = atomic64_fetch_add((u64 *)(r0 +0), r1)`
-/// when it is.
+/// A 64-bit atomic add to memory, as the kernel's disassembler writes it:
+/// `lock *(u64 *)(r0 +0) += r1` when the old value is not used (BPF_XADD,
+/// or BPF_ATOMIC | BPF_ADD), `r1 = atomic64_fetch_add((u64 *)(r0 +0), r1)`
+/// when it is. A 32-bit add into a 64-bit counter carries nothing into the
+/// upper half, so it does not count.
 fn is_atomic_add(insn: &str) -> bool {
     static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"lock \*\(u(32|64) \*\)\(r\d+ *[+-] *\d+\) \+= r\d+|atomic(64)?_fetch_add\(")
-            .expect("a valid regex")
+        regex::Regex::new(r"lock \*\(u64 \*\)\(r\d+ *[+-] *\d+\) \+= r\d+|atomic64_fetch_add\(").expect("a valid regex")
     });
     RE.is_match(insn)
+}
+
+/// The first map update that may overwrite a count another CPU has just
+/// inserted: a call of `…update_elem` whose flags (r4, set last before the
+/// call) are BPF_ANY (0). A counter's first insert must be BPF_NOEXIST, and
+/// the add done on whatever is there afterwards. Returns its index.
+fn blind_insert(insns: &[String]) -> Option<usize> {
+    use std::sync::LazyLock;
+    static CALL: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"call \w*update_elem").expect("a valid regex"));
+    static R4: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^(?:\([0-9a-f]{2}\)\s*)?[rw]4 = (\S+)$").expect("a valid regex"));
+    insns.iter().enumerate().find_map(|(at, insn)| {
+        if !CALL.is_match(insn) {
+            return None;
+        }
+        let flags = insns[..at].iter().rev().find_map(|i| R4.captures(i.trim()).map(|c| c[1].to_string()))?;
+        (flags == "0").then_some(at)
+    })
+}
+
+/// The first plain read-modify-write of memory outside the stack: a load
+/// from `*(uN *)(rB +off)` and, later, a store to the same place while `rB`
+/// still holds the same pointer. That is `*count += 1` (or any update done
+/// by hand), which loses updates when two CPUs run it at once; the stack
+/// (`r10`) is private to one run and is left alone. Returns the indexes of
+/// the load and the store.
+fn plain_read_modify_write(insns: &[String]) -> Option<(usize, usize)> {
+    use std::sync::LazyLock;
+    static LOAD: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^r\d+ = \*\((u\d+) \*\)\((r\d+) *([+-] *\d+)\)$").expect("a valid regex"));
+    static STORE: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^\*\((u\d+) \*\)\((r\d+) *([+-] *\d+)\) = ").expect("a valid regex"));
+    // A register gets a new value from `rB = ...`, `rB += ...` and the like,
+    // and r0-r5 from every call.
+    fn writes(insn: &str, reg: &str) -> bool {
+        let clobbered_by_call = insn.starts_with("call") && matches!(reg, "r0" | "r1" | "r2" | "r3" | "r4" | "r5");
+        // `wN` is the lower half of `rN`: writing it changes rN too.
+        let half = reg.replacen('r', "w", 1);
+        clobbered_by_call
+            || [reg, half.as_str()].iter().any(|name| {
+                insn.strip_prefix(name).is_some_and(|rest| {
+                    let rest = rest.trim_start();
+                    !rest.starts_with(|c: char| c.is_ascii_digit())
+                        && rest.split(' ').next().is_some_and(|op| op.ends_with('='))
+                })
+            })
+    }
+    // bpftool writes the opcode first: `(79) r1 = *(u64 *)(r0 +0)`.
+    static OPCODE: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^\([0-9a-f]{2}\)\s*").expect("a valid regex"));
+    let insns: Vec<String> = insns.iter().map(|i| OPCODE.replace(i.trim(), "").into_owned()).collect();
+    let norm = |off: &str| off.replace(' ', "");
+    for (i, insn) in insns.iter().enumerate() {
+        let Some(load) = LOAD.captures(insn.trim()) else { continue };
+        let (size, base, off) = (&load[1], &load[2], norm(&load[3]));
+        if base == "r10" {
+            continue;
+        }
+        for (j, later) in insns.iter().enumerate().skip(i + 1) {
+            let later = later.trim();
+            if let Some(store) = STORE.captures(later) {
+                if &store[1] == size && &store[2] == base && norm(&store[3]) == off {
+                    return Some((i, j));
+                }
+            }
+            if writes(later, base) || later.starts_with("exit") || later.starts_with("goto") {
+                break;
+            }
+        }
+    }
+    None
 }
 
 fn count_arg(args: &toml::Table, key: &str) -> Result<Option<u64>, String> {
@@ -276,10 +350,27 @@ fn problems(args: &toml::Table, prog: &Value, obs: &Observations) -> Result<(Vec
         match insns.iter().find(|i| is_atomic_add(i)) {
             Some(add) => seen.push(format!("adding atomically ({add})")),
             None => problems.push(format!(
-                "none of its {} instructions adds to memory atomically: a plain load, add and store \
-                 (`*count += 1`) loses counts when two CPUs run it at once; use __sync_fetch_and_add()",
+                "none of its {} instructions adds 64 bits to memory atomically: a plain load, add and \
+                 store (`*count += 1`) loses counts when two CPUs run it at once; use __sync_fetch_and_add() \
+                 on the u64 itself",
                 insns.len()
             )),
+        }
+        if let Some(at) = blind_insert(&insns) {
+            problems.push(format!(
+                "instruction {at} (`{}`) updates a map with BPF_ANY: when two CPUs insert a first count at \
+                 once, one overwrites the other's; insert with BPF_NOEXIST, then add to what is there",
+                insns[at].trim()
+            ));
+        }
+        if let Some((load, store)) = plain_read_modify_write(&insns) {
+            problems.push(format!(
+                "instructions {load} to {store} read memory, change the value and write it back \
+                 (`{}` … `{}`): another CPU can update it in between, and that update is lost; add with \
+                 __sync_fetch_and_add() instead",
+                insns[load].trim(),
+                insns[store].trim()
+            ));
         }
     }
     Ok((problems, seen.join(", ")))
@@ -414,7 +505,46 @@ uses = ["execve_hits"]"#);
         }
         let racy = ["r1 = *(u64 *)(r0 +0)", "r1 += 1", "*(u64 *)(r0 +0) = r1", "exit"];
         let err = judge(xlated(&racy)).unwrap_err().1;
-        assert!(err.contains("none of its 4 instructions adds to memory atomically"), "{err}");
+        assert!(err.contains("none of its 4 instructions adds 64 bits to memory atomically"), "{err}");
+        assert!(err.contains("instructions 0 to 2 read memory, change the value and write it back"), "{err}");
+        // An atomic add somewhere does not excuse a counter bumped by hand.
+        let decoy = [
+            "(79) r1 = *(u64 *)(r0 +0)",
+            "(07) r1 += 1",
+            "(7b) *(u64 *)(r0 +0) = r1",
+            "(db) lock *(u64 *)(r6 +0) += r2",
+            "(95) exit",
+        ];
+        let err = judge(xlated(&decoy)).unwrap_err().1;
+        assert!(err.contains("instructions 0 to 2 read memory"), "{err}");
+        // A first insert that may overwrite another CPU's.
+        let blind = ["(b7) r4 = 0", "(85) call htab_map_update_elem#123", "(db) lock *(u64 *)(r0 +0) += r1"];
+        let err = judge(xlated(&blind)).unwrap_err().1;
+        assert!(
+            err.contains("instruction 1 (`(85) call htab_map_update_elem#123`) updates a map with BPF_ANY"),
+            "{err}"
+        );
+        let careful = ["(b7) r4 = 1", "(85) call bpf_map_update_elem#2", "(db) lock *(u64 *)(r0 +0) += r1"];
+        assert!(judge(xlated(&careful)).is_ok());
+        // A 32-bit atomic add into a 64-bit counter is not the add asked for.
+        let narrow = judge(xlated(&["lock *(u32 *)(r0 +0) += r1", "exit"])).unwrap_err().1;
+        assert!(narrow.contains("adds 64 bits"), "{narrow}");
+        // The stack is private, and a pointer that changed is another place.
+        for fine in [
+            vec!["r1 = *(u64 *)(r10 -8)", "r1 += 1", "*(u64 *)(r10 -8) = r1", "lock *(u64 *)(r0 +0) += r1"],
+            vec![
+                "r1 = *(u64 *)(r0 +0)",
+                "call bpf_map_lookup_elem#1",
+                "*(u64 *)(r0 +0) = r1",
+                "lock *(u64 *)(r0 +0) += r1",
+            ],
+            vec!["r1 = *(u64 *)(r6 +8)", "r6 += 16", "*(u64 *)(r6 +8) = r1", "lock *(u64 *)(r0 +0) += r1"],
+            vec!["r1 = *(u64 *)(r6 +8)", "w6 = w7", "*(u64 *)(r6 +8) = r1", "lock *(u64 *)(r0 +0) += r1"],
+            vec!["r1 = *(u32 *)(r6 +0)", "*(u64 *)(r6 +0) = r1", "r1 = atomic64_fetch_add((u64 *)(r0 +0), r1)"],
+        ] {
+            let ok = judge(xlated(&fine));
+            assert!(ok.is_ok(), "{fine:?}: {ok:?}");
+        }
         for nothing in ["Error: can't get prog by pinned path", "", "[]"] {
             let err = judge(nothing.into()).unwrap_err().1;
             assert!(err.contains("printed no instructions"), "{nothing:?}: {err}");

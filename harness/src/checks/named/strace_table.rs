@@ -5,7 +5,10 @@
 //! check = "strace_table"
 //! args = { expected = "strace", actual = "census" }
 //! # optional: expected_stream / actual_stream = "stdout" | "stderr" (default
-//! # "stderr", where strace prints), ignore = ["syscall", ...]
+//! # "stderr", where strace prints), ignore = ["syscall", ...],
+//! # slept = { clock_nanosleep = 0.1 }: the actual table's seconds for that
+//! # syscall are at least this many (the command slept that long in it;
+//! # strace -c counts CPU time, so the expected table cannot say)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -17,10 +20,26 @@ use crate::manifest::StreamSel;
 
 pub const CHECK: NamedCheck = NamedCheck { name: "strace_table", validate, evaluate };
 
-const KEYS: &[&str] = &["expected", "actual", "expected_stream", "actual_stream", "ignore"];
+const KEYS: &[&str] = &["expected", "actual", "expected_stream", "actual_stream", "ignore", "slept"];
 
 fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
-    validate_pair(args, steps)
+    validate_pair(args, steps)?;
+    slept(args)?;
+    Ok(())
+}
+
+/// `slept = { syscall = seconds, … }`.
+fn slept(args: &toml::Table) -> Result<BTreeMap<String, f64>, String> {
+    let Some(v) = args.get("slept") else { return Ok(BTreeMap::new()) };
+    let table = v.as_table().ok_or_else(|| format!("slept must be a table of syscall = seconds, not {v}"))?;
+    table
+        .iter()
+        .map(|(name, secs)| match secs {
+            toml::Value::Float(f) if *f >= 0.0 => Ok((name.clone(), *f)),
+            toml::Value::Integer(i) if *i >= 0 => Ok((name.clone(), *i as f64)),
+            other => Err(format!("slept.{name} must be a number of seconds, not {other}")),
+        })
+        .collect()
 }
 
 /// The arguments every check that compares two tables takes.
@@ -68,6 +87,8 @@ pub struct Counts {
 pub struct Table {
     pub rows: BTreeMap<String, Counts>,
     pub total: Counts,
+    /// The seconds column, in microseconds (so that the table stays `Eq`).
+    pub micros: BTreeMap<String, u64>,
 }
 
 /// Parses the table `strace -c` prints: a header starting `% time`, a rule
@@ -87,6 +108,8 @@ pub fn parse_table(text: &str) -> Result<Table, String> {
             break;
         }
         let (name, counts) = parse_row(line)?;
+        let seconds = line.split_whitespace().nth(1).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+        table.micros.insert(name.clone(), (seconds * 1e6).round() as u64);
         *table.rows.entry(name).or_default() = counts;
     }
     let total_line = lines.next().ok_or("no total row after the closing rule")?;
@@ -132,7 +155,16 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let (exp_name, expected) = read_table(args, obs, "expected")?;
     let (act_name, actual) = read_table(args, obs, "actual")?;
     let ignore = ignored(args).map_err(bad)?;
-    let diffs = compare(&expected, &actual, &ignore);
+    let mut diffs = compare(&expected, &actual, &ignore);
+    for (name, at_least) in slept(args).map_err(bad)? {
+        let took = actual.micros.get(&name).copied().unwrap_or(0) as f64 / 1e6;
+        if took < at_least {
+            diffs.push(format!(
+                "{name:<18} took {took:.6} s in all, but the command slept {at_least} s in it: time each call \
+                 from its entry to its exit"
+            ));
+        }
+    }
     if diffs.is_empty() {
         return Ok(format!(
             "{} syscalls, {} calls and {} errors in both `{exp_name}` and `{act_name}`",
@@ -192,6 +224,36 @@ mod tests {
         assert_eq!(t.rows["execve"], Counts { calls: 1, errors: 0 });
         assert_eq!(t.rows["openat"], Counts { calls: 30, errors: 12 });
         assert_eq!(t.total, Counts { calls: 31, errors: 12 });
+    }
+
+    #[test]
+    fn a_syscall_the_command_slept_in_must_show_the_time() {
+        let census = |secs: &str| {
+            format!(
+                "% time     seconds  usecs/call     calls    errors syscall\n\
+                 ------ ----------- ----------- --------- --------- ----------------\n\
+                 100.00    {secs}      100000         1           clock_nanosleep\n\
+                 ------ ----------- ----------- --------- --------- ----------------\n\
+                 100.00    {secs}      100000         1           total\n"
+            )
+        };
+        let args: toml::Table =
+            toml::from_str("expected = \"strace\"\nactual = \"census\"\nslept = { clock_nanosleep = 0.1 }").unwrap();
+        validate(&args, &HashSet::from(["strace", "census"])).unwrap();
+        let judge = |secs: &str| {
+            let mut o = Observations::default();
+            for (name, text) in [("strace", census("0.000012")), ("census", census(secs))] {
+                let r = workbook_agent::StepResult { name: name.into(), stderr: text, ..Default::default() };
+                o.steps.insert(name.into(), r);
+            }
+            evaluate(&args, &o)
+        };
+        assert!(judge("0.100213").is_ok(), "{:?}", judge("0.100213"));
+        let err = judge("0.000000").unwrap_err().1;
+        assert!(err.contains("clock_nanosleep") && err.contains("slept 0.1 s"), "{err}");
+        let bad: toml::Table =
+            toml::from_str("expected = \"strace\"\nactual = \"census\"\nslept = { x = \"a\" }").unwrap();
+        assert!(validate(&bad, &HashSet::from(["strace", "census"])).unwrap_err().contains("slept.x"));
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! check = "syscall_calls"
 //! args = { expected = "strace", actual = "ebpf", ignore = ["exit_group"] }
 //! # optional: expected_stream / actual_stream = "stdout" | "stderr"
-//! # (default "stderr", where strace prints), only = ["openat", ...]
+//! # (default "stderr", where strace prints), only = ["openat", ...],
+//! # at_least = { futex = 4 }: the actual table shows at least this many
+//! # calls of a syscall that `only` leaves out (the workload made them for
+//! # sure, besides others that vary from run to run)
 //! ```
 //!
 //! `ignore` names syscalls that one counter sees and the other cannot (a
@@ -35,6 +38,9 @@ fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
     let mut pair = args.clone();
     if pair.remove("only").is_some() && only(args)?.is_empty() {
         return Err("only must name at least one syscall".into());
+    }
+    if pair.remove("at_least").is_some() {
+        at_least(args)?;
     }
     if let Some(m) = pair.remove("misses") {
         let t = m.as_table().ok_or("misses must be a table { step, name }")?;
@@ -78,6 +84,18 @@ fn short_by_at_most(expected: &Table, actual: &Table, compared: &Compared, misse
         short += e - a;
     }
     short <= misses
+}
+
+/// `at_least = { syscall = calls, … }`.
+fn at_least(args: &toml::Table) -> Result<Vec<(String, u64)>, String> {
+    let Some(v) = args.get("at_least") else { return Ok(Vec::new()) };
+    let t = v.as_table().ok_or_else(|| format!("at_least must be a table of syscall = calls, not {v}"))?;
+    t.iter()
+        .map(|(name, n)| match n {
+            toml::Value::Integer(n) if *n >= 0 => Ok((name.clone(), *n as u64)),
+            other => Err(format!("at_least.{name} must be a number of calls, not {other}")),
+        })
+        .collect()
 }
 
 /// The syscalls `only` names; empty when it is absent (compare them all).
@@ -129,7 +147,14 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let (exp_name, expected) = read_table(args, obs, "expected")?;
     let (act_name, actual) = read_table(args, obs, "actual")?;
     let compared = Compared { ignore: ignored(args).map_err(bad)?, only: only(args).map_err(bad)? };
-    let diffs = compare(&expected, &actual, &compared);
+    let mut diffs = compare(&expected, &actual, &compared);
+    let mut floors = Vec::new();
+    for (name, floor) in at_least(args).map_err(bad)? {
+        let got = actual.rows.get(&name).map_or(0, |c| c.calls);
+        if got < floor {
+            floors.push(format!("{name:<18} expected at least {floor:<3} got {got}"));
+        }
+    }
     let join = |set: &BTreeSet<String>| set.iter().map(String::as_str).collect::<Vec<_>>().join(", ");
     let leaving_out = match (join(&compared.only), join(&compared.ignore)) {
         (only, _) if !only.is_empty() => format!(" (comparing only {only})"),
@@ -137,7 +162,7 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
         _ => String::new(),
     };
     let misses = kernel_misses(args, obs)?;
-    if !diffs.is_empty() && misses > 0 && short_by_at_most(&expected, &actual, &compared, misses) {
+    if floors.is_empty() && !diffs.is_empty() && misses > 0 && short_by_at_most(&expected, &actual, &compared, misses) {
         return Ok(format!(
             "`{act_name}` counted {} calls, `{exp_name}` {}{leaving_out}: the kernel skipped {misses} runs of the \
              program (recursion_misses) and the difference is within them",
@@ -145,6 +170,7 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
             counted(&expected, &compared)
         ));
     }
+    diffs.extend(floors);
     if diffs.is_empty() {
         return Ok(format!(
             "`{act_name}` counted the same {} calls of {} syscalls as `{exp_name}`{leaving_out}",
@@ -200,6 +226,38 @@ mod tests {
         let diffs = compare(&e, &a, &all());
         assert_eq!(diffs.len(), 1);
         assert!(diffs[0].starts_with("exit_group") && diffs[0].contains("expected 0") && diffs[0].ends_with("got 1"));
+    }
+
+    #[test]
+    fn at_least_catches_a_syscall_left_out_of_the_comparison() {
+        let table = |futex: u64| {
+            format!(
+                "% time     seconds  usecs/call     calls    errors syscall\n\
+                 ------ ----------- ----------- --------- --------- ----------------\n\
+                 0.00    0.000000           0        12           openat\n\
+                 0.00    0.000000           0        {futex}           futex\n\
+                 ------ ----------- ----------- --------- --------- ----------------\n\
+                 100.00    0.000000           0        {}           total\n",
+                12 + futex
+            )
+        };
+        let args: toml::Table =
+            toml::from_str("expected = \"s\"\nactual = \"e\"\nonly = [\"openat\"]\nat_least = { futex = 3 }").unwrap();
+        validate(&args, &HashSet::from(["s", "e"])).unwrap();
+        let judge = |futex: u64| {
+            let mut o = Observations::default();
+            for (name, n) in [("s", 9), ("e", futex)] {
+                let r = workbook_agent::StepResult { name: name.into(), stderr: table(n), ..Default::default() };
+                o.steps.insert(name.into(), r);
+            }
+            evaluate(&args, &o)
+        };
+        assert!(judge(4).is_ok(), "{:?}", judge(4));
+        let err = judge(1).unwrap_err().1;
+        assert!(err.contains("futex") && err.contains("expected at least 3"), "{err}");
+        let bad: toml::Table =
+            toml::from_str("expected = \"s\"\nactual = \"e\"\nat_least = { futex = \"x\" }").unwrap();
+        assert!(validate(&bad, &HashSet::from(["s", "e"])).unwrap_err().contains("at_least.futex"));
     }
 
     #[test]
