@@ -196,6 +196,15 @@ capture lab-07-starter 1 lab 7
 capture lab-07-solution 0 lab 7 --solution
 capture lab-08-starter 1 lab 8
 capture lab-08-solution 0 lab 8 --solution
+capture lab-11-starter 1 lab 11
+capture lab-11-solution 0 lab 11 --solution
+
+# Lab 11: what an fentry, an fexit, a kprobe and a kretprobe on do_unlinkat
+# cost per call, measured by the lab's own benchmark in the VM.
+if wanted unlink-bench; then
+    cargo build -q -p lab11-fentry-fexit --bin unlink-bench
+    capture unlink-bench 0 run --timeout 300 -- target/debug/unlink-bench
+fi
 
 # Chapter 6: what a learner sees when the verifier rejects a lab's program
 # (lab 04's mutant that drops a NULL check), on a kernel whose log names

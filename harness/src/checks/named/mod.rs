@@ -9,6 +9,7 @@ mod overhead;
 mod strace_bpf;
 mod strace_table;
 mod syscall_calls;
+mod syscall_events;
 mod trace_printk;
 
 use std::collections::HashSet;
@@ -35,6 +36,7 @@ pub const REGISTRY: &[NamedCheck] = &[
     bpf_prog::CHECK,
     trace_printk::CHECK,
     map_shown::CHECK,
+    syscall_events::CHECK,
 ];
 
 /// The registered names, for error messages.
