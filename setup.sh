@@ -117,7 +117,7 @@ kernels_log=$(mktemp)
 target/debug/labctl kernels --fetch >"$kernels_log" 2>&1 &
 kernels_pid=$!
 # If set-up stops early, the download stops with it.
-trap 'kill "$kernels_pid" 2>/dev/null; rm -f "$kernels_log"' EXIT
+trap 'kill "$kernels_pid" 2>/dev/null || true; rm -f "$kernels_log"' EXIT
 
 # mdbook-i18n-helpers has no prebuilt wheel and no --version: cargo's own
 # record of what it installed says whether the pinned version is there. A
