@@ -13,7 +13,7 @@ fn lab_1_solution_passes_with_exit_0() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains("GOOD    calls and errors match strace -c"))
-        .stdout(predicate::str::contains("6/6 checks passed"));
+        .stdout(predicate::str::contains("7/7 checks passed"));
 }
 
 #[test]
