@@ -180,7 +180,16 @@ impl Chromium {
     pub fn wait_for(&mut self, expression: &str, timeout: Duration) -> Result<Value> {
         let deadline = Instant::now() + timeout;
         loop {
-            let value = self.eval(expression)?;
+            let value = match self.eval(expression) {
+                Ok(value) => value,
+                // A page that is navigating away has no context to evaluate
+                // in for a moment: that is "not yet", not a failure.
+                Err(e) if is_navigating(&e) && Instant::now() <= deadline => {
+                    thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let truthy = match &value {
                 Value::Null => false,
                 Value::Bool(b) => *b,
@@ -287,4 +296,12 @@ fn connect(address: &str) -> Result<WebSocket<MaybeTlsStream<TcpStream>>> {
             .map_err(|e| format!("cannot set a read timeout: {e}"))?;
     }
     Ok(socket)
+}
+
+/// Whether an evaluation failed only because the page was being replaced
+/// (Chrome's errors while a navigation tears the old document down).
+fn is_navigating(error: &str) -> bool {
+    ["Inspected target navigated or closed", "Execution context was destroyed", "Cannot find context with specified id"]
+        .iter()
+        .any(|m| error.contains(m))
 }
