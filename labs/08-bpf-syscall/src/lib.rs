@@ -8,6 +8,7 @@ pub mod map;
 pub mod sys;
 
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use anyhow::{Context, bail, ensure};
@@ -39,8 +40,11 @@ pub fn parse_entries(args: &[String]) -> anyhow::Result<Vec<(u32, u64)>> {
 /// Creates the map, stores `entries` in it (at least two), exercises every
 /// element command on it, and pins it at `pin_path`, reporting each step
 /// on `out`. The first entry is deleted, the second counts one more
-/// packet, the last is refused a second time.
-pub fn run(pin_path: &Path, entries: &[(u32, u64)], out: &mut impl Write) -> anyhow::Result<()> {
+/// packet, the last is refused a second time. Then, as a second program
+/// would, it opens the pin: through one descriptor it stores `written` at
+/// the last key, which our own lookup must see; through a write-only one,
+/// reading must be refused.
+pub fn run(pin_path: &Path, entries: &[(u32, u64)], written: u64, out: &mut impl Write) -> anyhow::Result<()> {
     let [(gone_port, _), (counted_port, counted), ..] = entries else {
         bail!("give at least two entries");
     };
@@ -88,6 +92,36 @@ pub fn run(pin_path: &Path, entries: &[(u32, u64)], out: &mut impl Write) -> any
     }
     map.pin(pin_path).with_context(|| format!("pinning the map at {}", pin_path.display()))?;
     writeln!(out, "pinned at {}", pin_path.display())?;
+
+    // The map is the kernel's, not ours: whoever holds a descriptor may
+    // change it behind our back, so a lookup must ask the kernel each time.
+    // This writer goes around CountMap, as another program would.
+    let other = sys::obj_get(pin_path, 0).context("BPF_OBJ_GET on our own pin")?;
+    let mut attr = sys::ElemAttr {
+        map_fd: other.as_raw_fd() as u32,
+        key: sys::addr(&last_port),
+        value_or_next_key: sys::addr(&written),
+        flags: sys::BPF_EXIST,
+        ..Default::default()
+    };
+    sys::bpf(sys::Cmd::MapUpdateElem, &mut attr).with_context(|| format!("the other writer storing {last_port}"))?;
+    let seen = map.lookup(last_port).with_context(|| format!("looking up {last_port} after the other writer"))?;
+    writeln!(out, "another descriptor stored {last_port} -> {written}; lookup {last_port} -> {seen:?}")?;
+    ensure!(seen == Some(written), "{last_port} holds {written} in the kernel, but lookup says {seen:?}");
+
+    // A write-only descriptor: the kernel refuses to read through it, and
+    // that refusal is an error, not "no such key" or "end of the walk".
+    let write_only = CountMap::from_fd(sys::obj_get(pin_path, sys::BPF_F_WRONLY).context("BPF_OBJ_GET, write-only")?);
+    match write_only.lookup(last_port) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            writeln!(out, "lookup through a write-only descriptor: {e}")?
+        }
+        other => bail!("a lookup through a write-only descriptor must fail with EPERM, got {other:?}"),
+    }
+    match write_only.next_key(None) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => writeln!(out, "walk through a write-only descriptor: {e}")?,
+        other => bail!("a walk through a write-only descriptor must fail with EPERM, got {other:?}"),
+    }
     Ok(())
 }
 // ANCHOR_END: main

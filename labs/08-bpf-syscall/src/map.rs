@@ -35,6 +35,12 @@ impl CountMap {
         Ok(Self { fd: unsafe { OwnedFd::from_raw_fd(fd as i32) } })
     }
 
+    /// A map someone else created, through a descriptor of ours: one that
+    /// BPF_OBJ_GET returned for its pin, say.
+    pub fn from_fd(fd: OwnedFd) -> Self {
+        Self { fd }
+    }
+
     /// The map's attr for an element command on `key`.
     fn elem(&self, key: &u32) -> ElemAttr {
         ElemAttr { map_fd: self.fd.as_raw_fd() as u32, key: sys::addr(key), ..Default::default() }
@@ -55,11 +61,13 @@ impl CountMap {
     // like `update` above: fill in the command's attr and call `sys::bpf`.
     //   - lookup: BPF_MAP_LOOKUP_ELEM. Point `value_or_next_key` at a local
     //     u64 (`sys::addr_mut`) for the kernel to copy the value into. A
-    //     missing key is not an error here: ENOENT means Ok(None).
+    //     missing key is not an error here: ENOENT means Ok(None); any
+    //     other errno is an error to return.
     //   - delete: BPF_MAP_DELETE_ELEM needs only the key.
     //   - next_key: BPF_MAP_GET_NEXT_KEY. The key is NULL (0) for the first
     //     key; the kernel writes the next key where `value_or_next_key`
-    //     points. ENOENT means there is no next key: Ok(None).
+    //     points. ENOENT means there is no next key: Ok(None); any other
+    //     errno is an error to return.
     //   - pin: BPF_OBJ_PIN with a `sys::ObjAttr`. The kernel wants a
     //     NUL-terminated path: make a `std::ffi::CString` from
     //     `path.as_os_str().as_bytes()` (std::os::unix::ffi::OsStrExt) and

@@ -20,6 +20,7 @@ pub enum Cmd {
     MapDeleteElem = 3,
     MapGetNextKey = 4,
     ObjPin = 6,
+    ObjGet = 7,
 }
 
 /// `enum bpf_map_type`: we need only the hash table.
@@ -31,6 +32,11 @@ pub const BPF_ANY: u64 = 0;
 pub const BPF_NOEXIST: u64 = 1;
 /// Replace the entry; fail with ENOENT when the key is not there.
 pub const BPF_EXIST: u64 = 2;
+
+/// `file_flags` of BPF_OBJ_GET: the new descriptor may only read the map,
+/// or only write it. Zero gives both.
+pub const BPF_F_RDONLY: u32 = 1 << 3;
+pub const BPF_F_WRONLY: u32 = 1 << 4;
 // ANCHOR_END: commands
 
 // ANCHOR: attrs
@@ -92,6 +98,20 @@ pub fn bpf<A>(cmd: Cmd, attr: &mut A) -> io::Result<i64> {
     if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
 }
 // ANCHOR_END: bpf
+
+/// BPF_OBJ_GET: a new descriptor for the object pinned at `path`, with the
+/// access `file_flags` allows (0, BPF_F_RDONLY or BPF_F_WRONLY). This is
+/// how a second program reaches a pinned map.
+pub fn obj_get(path: &std::path::Path, file_flags: u32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
+    let mut attr = ObjAttr { pathname: path.as_ptr() as u64, file_flags, ..Default::default() };
+    let fd = bpf(Cmd::ObjGet, &mut attr)?;
+    // SAFETY: BPF_OBJ_GET returned a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
 
 /// The address of `value`, the way bpf_attr wants it, for the kernel to
 /// read.

@@ -37,6 +37,12 @@ impl CountMap {
         Ok(Self { fd: unsafe { OwnedFd::from_raw_fd(fd as i32) } })
     }
 
+    /// A map someone else created, through a descriptor of ours: one that
+    /// BPF_OBJ_GET returned for its pin, say.
+    pub fn from_fd(fd: OwnedFd) -> Self {
+        Self { fd }
+    }
+
     /// The map's attr for an element command on `key`.
     fn elem(&self, key: &u32) -> ElemAttr {
         ElemAttr { map_fd: self.fd.as_raw_fd() as u32, key: sys::addr(key), ..Default::default() }

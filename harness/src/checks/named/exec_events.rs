@@ -13,6 +13,8 @@
 //! #           columns = ["pid", "uid", "caller", "command"] (the events are a
 //! #           table: each of these must be in its own column, counted in
 //! #           words from the left; "" skips a column)
+//! #           message = "Hello World" (with columns: what follows the last
+//! #           column must be exactly these words, on every line)
 //! ```
 //!
 //! The `started` step is a shell that knows the PIDs without asking the
@@ -34,7 +36,7 @@ use crate::checks::{ending, excerpt, step};
 
 pub const CHECK: NamedCheck = NamedCheck { name: "exec_events", validate, evaluate };
 
-const KEYS: &[&str] = &["events", "started", "command", "count", "uid", "caller", "pid_regex", "columns"];
+const KEYS: &[&str] = &["events", "started", "command", "count", "uid", "caller", "pid_regex", "columns", "message"];
 
 /// How many missing PIDs a failure lists.
 const SHOWN: usize = 8;
@@ -52,7 +54,13 @@ fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
         return Err("caller must name the program that calls execve".into());
     }
     pid_regex(args)?;
-    columns(args)?;
+    let cols = columns(args)?;
+    if args.contains_key("message") {
+        string_arg(args, "message")?;
+        if cols == Columns::default() {
+            return Err("message needs columns: it is what follows the last one".into());
+        }
+    }
     Ok(())
 }
 
@@ -87,6 +95,13 @@ fn columns(args: &toml::Table) -> Result<Columns, String> {
         return Err("columns must say where the pid is".into());
     }
     Ok(cols)
+}
+
+impl Columns {
+    /// The index of the first word after every named column.
+    fn end(&self) -> usize {
+        [self.pid, self.uid, self.caller, self.command].into_iter().flatten().max().map_or(0, |i| i + 1)
+    }
 }
 
 /// Whether the word at `column` (or, without one, any word) fits.
@@ -156,6 +171,9 @@ pub struct Want<'a> {
     pub uid: Option<u32>,
     pub caller: Option<&'a str>,
     pub columns: Columns,
+    /// The words after the last column, exactly (a stray byte after a
+    /// string that lost its NUL shows here).
+    pub message: Option<&'a str>,
 }
 
 /// Looks for the process `want` describes in the event lines. A line that
@@ -172,7 +190,11 @@ pub fn seen(events: &[Vec<&str>], want: &Want<'_>) -> Seen {
         let names_it = has(words, cols.command, |w| w == command || w == base);
         let right_user = uid.as_ref().is_none_or(|u| has(words, cols.uid, |w| w == u));
         let right_caller = want.caller.is_none_or(|c| has(words, cols.caller, |w| w == c));
-        if right_pid && names_it && right_user && right_caller {
+        let right_message = want.message.is_none_or(|m| {
+            let rest = words.get(cols.end()..).unwrap_or_default();
+            rest.iter().copied().eq(m.split_whitespace())
+        });
+        if right_pid && names_it && right_user && right_caller && right_message {
             return Seen::Yes;
         }
         wrong.get_or_insert_with(|| words.join(" "));
@@ -190,6 +212,7 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let caller = args.get("caller").and_then(|c| c.as_str());
     let pid_re = pid_regex(args).map_err(bad)?;
     let columns = columns(args).map_err(bad)?;
+    let message = args.get("message").and_then(|m| m.as_str());
 
     let started = step(obs, started_name)?;
     if started.exit_code != Some(0) || started.timed_out {
@@ -213,7 +236,7 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let mut missing = Vec::new();
     let mut wrong = Vec::new();
     for pid in &pids {
-        match seen(&lines, &Want { pid: *pid, command, uid, caller, columns }) {
+        match seen(&lines, &Want { pid: *pid, command, uid, caller, columns, message }) {
             Seen::Yes => {}
             Seen::Wrong(line) => wrong.push(format!("{pid}: {line}")),
             Seen::No => missing.push(pid.to_string()),
@@ -222,6 +245,9 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let mut as_user = uid.map(|u| format!(" as user {u}")).unwrap_or_default();
     if let Some(c) = caller {
         as_user.push_str(&format!(" called by {c}"));
+    }
+    if let Some(m) = message {
+        as_user.push_str(&format!(" with the message {m:?}"));
     }
     if missing.is_empty() && wrong.is_empty() {
         return Ok(format!("`{events_name}` shows all {want} {command} processes{as_user}, each with its PID"));
@@ -273,7 +299,8 @@ mod tests {
     #[test]
     fn a_process_is_seen_by_pid_and_path() {
         let events = words(EVENTS);
-        let want = |pid, command, uid, caller| Want { pid, command, uid, caller, columns: Columns::default() };
+        let want =
+            |pid, command, uid, caller| Want { pid, command, uid, caller, columns: Columns::default(), message: None };
         assert_eq!(seen(&events, &want(301, "/bin/true", None, None)), Seen::Yes);
         assert_eq!(seen(&words("301 0 true"), &want(301, "/bin/true", None, None)), Seen::Yes);
         assert_eq!(seen(&events, &want(302, "/bin/hostname", Some(1000), Some("sh"))), Seen::Yes);
@@ -286,13 +313,45 @@ mod tests {
     #[test]
     fn columns_pin_each_field_to_its_place() {
         let cols = columns(&toml::from_str("columns = [\"pid\", \"uid\", \"caller\", \"command\"]").unwrap()).unwrap();
-        let want = Want { pid: 302, command: "/bin/hostname", uid: Some(1000), caller: Some("sh"), columns: cols };
+        let want = Want {
+            pid: 302,
+            command: "/bin/hostname",
+            uid: Some(1000),
+            caller: Some("sh"),
+            columns: cols,
+            message: None,
+        };
         assert_eq!(seen(&words(EVENTS), &want), Seen::Yes);
         // The same words in other columns: the PID where the user ID goes.
         let swapped = words("1000 302 sh /bin/hostname Hello World");
         assert!(matches!(seen(&swapped, &want), Seen::Wrong(_)));
         assert!(columns(&toml::from_str("columns = [\"uid\"]").unwrap()).unwrap_err().contains("pid"));
         assert!(columns(&toml::from_str("columns = [\"pid\", \"pid\"]").unwrap()).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn the_message_is_what_follows_the_columns_exactly() {
+        let cols = columns(&toml::from_str("columns = [\"pid\", \"uid\", \"caller\", \"command\"]").unwrap()).unwrap();
+        let want = Want {
+            pid: 302,
+            command: "/bin/hostname",
+            uid: None,
+            caller: None,
+            columns: cols,
+            message: Some("Hello World"),
+        };
+        assert_eq!(seen(&words(EVENTS), &want), Seen::Yes);
+        // One stray byte after the text, as when the NUL was not copied.
+        let stray = words("302 0 sh /bin/hostname Hello Worldq");
+        assert!(matches!(seen(&stray, &want), Seen::Wrong(_)));
+        assert!(matches!(seen(&words("302 0 sh /bin/hostname Hello World again"), &want), Seen::Wrong(_)));
+        assert!(matches!(seen(&words("302 0 sh /bin/hostname"), &want), Seen::Wrong(_)));
+        let steps = HashSet::from(["events", "burst"]);
+        let base = "events = \"events\"\nstarted = \"burst\"\ncommand = \"/bin/true\"\ncount = 2\nmessage = \"Hi\"";
+        let t: toml::Table = toml::from_str(base).unwrap();
+        assert!(validate(&t, &steps).unwrap_err().contains("columns"));
+        let t: toml::Table = toml::from_str(&format!("{base}\ncolumns = [\"pid\"]")).unwrap();
+        assert!(validate(&t, &steps).is_ok());
     }
 
     #[test]
