@@ -10,8 +10,8 @@
 //! early end is the harness's (QEMU failed or was killed, or the guest is
 //! stuck although every step has a timeout that fits in the lab's): exit 2.
 //!
-//! A step whose output went past the agent's cap is graded on the
-//! beginning of it, and its failing verdicts say so.
+//! A step whose output went past the agent's cap is graded on its
+//! beginning and its end, and its failing verdicts say so.
 
 use workbook_agent::Event;
 use workbook_agent::capture::OUTPUT_CAP;
@@ -80,7 +80,7 @@ pub fn truncated_steps(obs: &Observations) -> Vec<&str> {
 
 /// The sentence for a step whose output was cut.
 pub fn truncation_note(step: &str) -> String {
-    format!("the output of `{step}` went past {} KiB: only its beginning was kept", OUTPUT_CAP / 1024)
+    format!("the output of `{step}` went past {} KiB: only its beginning and its end were kept", OUTPUT_CAP / 1024)
 }
 
 /// Adds to every verdict that did not pass a note for each step it reads
@@ -167,7 +167,8 @@ mod tests {
         let mut v = crate::checks::evaluate(&m, &obs);
         explain_truncated(&mut v, &m, &obs);
         assert!(
-            v[0].detail.ends_with("(the output of `flood` went past 256 KiB: only its beginning was kept)"),
+            v[0].detail
+                .ends_with("(the output of `flood` went past 256 KiB: only its beginning and its end were kept)"),
             "{}",
             v[0].detail
         );

@@ -7,17 +7,24 @@
 //! rest of the run to send, or exhaust the guest's memory.
 
 /// How much of each of a step's streams (stdout, stderr) the agent keeps:
-/// the first 256 KiB. The rest is read and dropped, so the step never
-/// blocks on a full pipe, and its result says it was truncated. Streamed
-/// output (`labctl run`) is not capped: it goes out as it comes.
+/// 256 KiB, its first three quarters from the start of the stream and the
+/// last quarter from its end, because the end is where a long log says
+/// what went wrong (a verifier log ends with its verdict). What lies
+/// between is read and dropped, so the step never blocks on a full pipe,
+/// and its result says it was truncated. Streamed output (`labctl run`) is
+/// not capped: it goes out as it comes.
 pub const OUTPUT_CAP: usize = 256 * 1024;
 
-/// The first [`OUTPUT_CAP`] bytes of a stream, and how many more there were.
+/// The beginning and the end of a stream, within a cap, and how many bytes
+/// between them were dropped.
 #[derive(Debug, Default)]
 pub struct Captured {
-    bytes: Vec<u8>,
+    head: Vec<u8>,
+    /// The latest bytes past the head, at most `tail_cap` once trimmed.
+    tail: Vec<u8>,
     dropped: u64,
-    cap: usize,
+    head_cap: usize,
+    tail_cap: usize,
 }
 
 impl Captured {
@@ -26,32 +33,67 @@ impl Captured {
     }
 
     pub fn with_cap(cap: usize) -> Self {
-        Captured { bytes: Vec::new(), dropped: 0, cap }
+        let tail_cap = cap / 4;
+        Captured { head: Vec::new(), tail: Vec::new(), dropped: 0, head_cap: cap - tail_cap, tail_cap }
     }
 
-    /// Keeps what fits under the cap and counts the rest.
+    /// Keeps what fits in the head, then the latest bytes in the tail, and
+    /// counts what falls out between them.
     pub fn push(&mut self, data: &[u8]) {
-        let room = self.cap.saturating_sub(self.bytes.len());
+        let room = self.head_cap.saturating_sub(self.head.len());
         let kept = room.min(data.len());
-        self.bytes.extend_from_slice(&data[..kept]);
-        self.dropped += (data.len() - kept) as u64;
+        self.head.extend_from_slice(&data[..kept]);
+        self.tail.extend_from_slice(&data[kept..]);
+        // Trim in batches, not on every push, to keep pushes cheap.
+        if self.tail.len() > 2 * self.tail_cap.max(1) || (kept < data.len() && self.tail_cap == 0) {
+            self.trim();
+        }
     }
 
-    /// Bytes that went past the cap.
+    fn trim(&mut self) {
+        // One byte more than is shown: whether the shown part starts a line.
+        let extra = self.tail.len().saturating_sub(self.tail_cap + 1);
+        self.tail.drain(..extra);
+        self.dropped += extra as u64;
+    }
+
+    /// Bytes left out between the beginning and the end.
     pub fn dropped(&self) -> u64 {
-        self.dropped
+        self.dropped + self.tail.len().saturating_sub(self.tail_cap) as u64
     }
 
-    /// The kept output as text. A cut in the middle of a character loses
-    /// that character, not into a replacement sign.
+    /// The kept output as text: the beginning, and when bytes were left
+    /// out, a line saying how many, then the end from its first whole line.
+    /// A cut in the middle of a character loses that character, not into a
+    /// replacement sign.
     pub fn text(&self) -> String {
-        let end = if self.dropped > 0 { complete_prefix_len(&self.bytes) } else { self.bytes.len() };
-        String::from_utf8_lossy(&self.bytes[..end]).into_owned()
+        let dropped = self.dropped();
+        let start = self.tail.len().saturating_sub(self.tail_cap);
+        let tail = &self.tail[start..];
+        let starts_a_line = start == 0 || self.tail[start - 1] == b'\n';
+        if dropped == 0 {
+            return String::from_utf8_lossy(&[self.head.as_slice(), tail].concat()).into_owned();
+        }
+        let mut text = String::from_utf8_lossy(&self.head[..complete_prefix_len(&self.head)]).into_owned();
+        // The end starts at a line of its own, so that no half line (or
+        // half character) is shown as if it were whole.
+        let from = if starts_a_line && start > 0 {
+            0
+        } else {
+            tail.iter().position(|&b| b == b'\n').map_or(tail.len(), |at| at + 1)
+        };
+        let dropped = dropped + from as u64;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&format!("[... {dropped} bytes of output left out ...]\n"));
+        text.push_str(&String::from_utf8_lossy(&tail[from..]));
+        text
     }
 
-    /// The kept output as it is, for matching a pattern while it grows.
+    /// The beginning of the output, for matching a pattern while it grows.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.head
     }
 }
 
@@ -112,27 +154,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn output_past_the_cap_is_counted_not_kept() {
-        let mut c = Captured::with_cap(10);
-        c.push(b"hello ");
-        c.push(b"world, and more");
-        assert_eq!(c.text(), "hello worl");
-        assert_eq!(c.dropped(), 11);
+    fn output_past_the_cap_keeps_its_beginning_and_its_end() {
+        // A cap of 12: 9 bytes of head, 3 of tail.
+        let mut c = Captured::with_cap(12);
+        c.push(b"first\nline ");
+        c.push(b"middle stuff\nend\n");
+        assert_eq!(c.dropped(), 28 - 9 - 3);
+        // The last 3 bytes are "nd\n": half a line, left out too.
+        assert_eq!(c.text(), "first\nlin\n[... 19 bytes of output left out ...]\n");
+        let mut c = Captured::with_cap(16);
+        c.push(b"first\nline middle stuff\nend\n");
+        assert_eq!(c.text(), "first\nline m\n[... 12 bytes of output left out ...]\nend\n");
         let mut fits = Captured::with_cap(10);
         fits.push(b"0123456789");
         assert_eq!((fits.text().as_str(), fits.dropped()), ("0123456789", 0));
+        // Many small pushes: the tail is the last bytes, whatever came before.
+        let mut many = Captured::with_cap(40);
+        for i in 0..1000 {
+            many.push(format!("line {i}\n").as_bytes());
+        }
+        let text = many.text();
+        assert!(text.starts_with("line 0\nline 1\n"), "{text}");
+        assert!(text.ends_with("line 999\n"), "{text}");
+        assert!(text.contains("bytes of output left out"));
     }
 
     #[test]
     fn a_cut_never_leaves_half_a_character() {
-        // "é" is two bytes; the cap falls between them.
+        // "é" is two bytes; the head's cap (3 of 4) falls between them.
         let mut c = Captured::with_cap(4);
-        c.push("abcé".as_bytes());
-        assert_eq!(c.text(), "abc");
-        // "한" is three bytes.
-        let mut k = Captured::with_cap(5);
-        k.push("ab한글".as_bytes());
-        assert_eq!(k.text(), "ab한");
+        c.push("abcé\nxyz".as_bytes());
+        assert!(c.text().starts_with("abc\n["), "{}", c.text());
+        // "한" is three bytes: a head of 6 keeps "ab한" and half of "글".
+        let mut k = Captured::with_cap(8);
+        k.push("ab한글\n!!".as_bytes());
+        assert!(k.text().starts_with("ab한\n["), "{}", k.text());
+        assert!(!k.text().contains('\u{fffd}'));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod capture;
+pub mod xdp;
 
 /// Where the plan lives inside the initramfs.
 pub const PLAN_PATH: &str = "/workbook/plan.json";

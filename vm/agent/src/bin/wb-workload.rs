@@ -316,7 +316,8 @@ fn main() -> ExitCode {
             Ok(count) => clock_nanosleep(count),
             Err(_) => Err("clock_nanosleep COUNT: COUNT is a number".into()),
         },
-        _ => Err("usage: wb-workload thread-exec PATH [ARG...] | threads N COUNT PATH | nanosleep COUNT | clock_nanosleep COUNT | exec-at-page-end PATH | raw NR COUNT | nosys COUNT | odd-returns COUNT FILE OFFSET PROG [ARG...]".into()),
+        Some("xdp") => workbook_agent::xdp::run(&args[1..]),
+        _ => Err("usage: wb-workload thread-exec PATH [ARG...] | threads N COUNT PATH | nanosleep COUNT | clock_nanosleep COUNT | exec-at-page-end PATH | raw NR COUNT | nosys COUNT | odd-returns COUNT FILE OFFSET PROG [ARG...] | xdp JOB ...".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
