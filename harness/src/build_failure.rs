@@ -77,6 +77,34 @@ fn clang_errors_in_lab_files(output: &str) -> bool {
     })
 }
 
+/// The files that rustc's errors point at, as cargo renders them
+/// (`error[E0063]: ...` then `  --> src/map.rs:47:9`). With
+/// `--message-format=json-render-diagnostics` cargo renders rustc's
+/// diagnostics itself and leaves them out of its JSON, so the rendered
+/// text is where they are.
+fn rendered_error_files(output: &str) -> Vec<&str> {
+    let mut in_error = false;
+    let mut files = Vec::new();
+    for line in output.lines() {
+        if line.starts_with("error") {
+            in_error = true;
+        } else if line.starts_with("warning") {
+            in_error = false;
+        }
+        if let Some(at) = line.trim_start().strip_prefix("--> ").filter(|_| in_error) {
+            // FILE:LINE:COLUMN; a file name may hold a colon, the last two
+            // fields never do.
+            let mut parts = at.rsplitn(3, ':');
+            let (col, line_no, file) = (parts.next(), parts.next(), parts.next());
+            let numeric = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            if let (true, true, Some(file)) = (numeric(col), numeric(line_no), file) {
+                files.push(file);
+            }
+        }
+    }
+    files
+}
+
 /// Decides whose fault a failed build of `package` (whose files are under
 /// `lab_dir`) is, from rustc's errors and cargo's rendered output.
 pub fn blame(package: &str, lab_dir: &Path, errors: &[CompileError], output: String) -> Blame {
@@ -88,6 +116,9 @@ pub fn blame(package: &str, lab_dir: &Path, errors: &[CompileError], output: Str
         path.is_relative() || path.starts_with(lab_dir)
     };
     if errors.iter().any(|e| e.package == package && e.files.iter().any(|f| in_lab(f))) {
+        return Blame::Student(output);
+    }
+    if rendered_error_files(&output).into_iter().any(in_lab) {
         return Blame::Student(output);
     }
     if own_build_script_failed(&output, package) && clang_errors_in_lab_files(&output) {
@@ -118,6 +149,26 @@ mod tests {
         let errors = [CompileError { package: "lab03-hello-world".into(), files: vec!["src/main.rs".into()] }];
         let b = blame("lab03-hello-world", Path::new(LAB), &errors, "error[E0425]: cannot find value `x`".into());
         assert!(student(&b), "{b:?}");
+    }
+
+    #[test]
+    fn rendered_rust_errors_in_the_labs_files_are_the_students() {
+        // What cargo prints with --message-format=json-render-diagnostics:
+        // no JSON for the error, only its rendering.
+        let out = "   Compiling lab08-bpf-syscall v0.1.0 (/w/target/labctl/overlay/08-bpf-syscall/starter/starter)\n\
+                   warning: unused import\n  --> /root/.cargo/registry/src/x/lib.rs:3:5\n\
+                   error[E0063]: missing field `shadow` in initializer of `CountMap`\n\
+                   \x20 --> starter/src/map.rs:47:9\n   |\n47 |         Self { fd }\n\n\
+                   error: could not compile `lab08-bpf-syscall` (lib) due to 1 previous error\n";
+        assert_eq!(rendered_error_files(out), vec!["starter/src/map.rs"]);
+        let b = blame("lab08-bpf-syscall", Path::new(LAB), &[], out.into());
+        assert!(student(&b), "{b:?}");
+        // An error in a dependency, outside the lab: the harness's.
+        let dep = "error[E0599]: no method named `x`\n  --> /root/.cargo/registry/src/x/lib.rs:9:1\n";
+        assert!(!student(&blame("lab08-bpf-syscall", Path::new(LAB), &[], dep.into())));
+        // A warning's location is not an error's.
+        let warn = "warning: unused\n  --> src/main.rs:1:1\nerror: linking with `cc` failed\n";
+        assert!(rendered_error_files(warn).is_empty());
     }
 
     #[test]
