@@ -15,6 +15,7 @@
 #define ETH_P_IP 0x0800
 #define IPPROTO_UDP_NR 17
 
+// ANCHOR: parse
 /* The IPv4 header of the frame, or NULL when the frame is not IPv4 or too
  * short to hold the fixed part of that header. */
 static __always_inline struct iphdr *frame_ipv4(struct xdp_md *ctx)
@@ -47,5 +48,6 @@ static __always_inline struct udphdr *frame_udp(struct xdp_md *ctx, struct iphdr
 		return NULL;
 	return udp;
 }
+// ANCHOR_END: parse
 
 #endif
