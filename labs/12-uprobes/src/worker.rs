@@ -1,11 +1,15 @@
 //! `worker SEED THREADS CALLS`: the program the lab traces (given; not part
 //! of the exercise). THREADS threads share CALLS calls of `process_item`
 //! between them, all at once, with arguments drawn from SEED. Each thread
-//! times every call it makes and prints its own record of it, one line per
-//! call: thread ID, the two arguments, the return value and the time the
-//! call took, in microseconds. That record is what the grader holds the
-//! tracer's events against.
+//! prints its own record of every call it makes, one line per call: thread
+//! ID, the two arguments, the return value, and two times in microseconds:
+//! the function's body, timed from inside, and the whole call, timed by the
+//! caller. A uprobe fires before the body's first line and a uretprobe after
+//! its last, both inside the caller's window: the latency they measure lies
+//! between the two. That record is what the grader holds the tracer's
+//! events against.
 
+use std::cell::Cell;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -32,11 +36,19 @@ static SHELF: Mutex<u64> = Mutex::new(0);
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn process_item(size: u32, key: i64) -> i64 {
+    let began = Instant::now();
     let mut shelf = SHELF.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     thread::sleep(UNIT * size);
     let digest = digest(size, key);
     *shelf = shelf.wrapping_add(digest as u64);
+    drop(shelf);
+    BODY.set(began.elapsed());
     digest
+}
+
+thread_local! {
+    /// How long the body of this thread's last call took.
+    static BODY: Cell<Duration> = const { Cell::new(Duration::ZERO) };
 }
 // ANCHOR_END: function
 
@@ -89,7 +101,7 @@ fn main() -> anyhow::Result<()> {
         bail!("worker: give at least 2 threads and a call for each");
     }
     let plan = plan(seed, threads, calls);
-    println!("{:>7} {:>5} {:>20} {:>20} {:>12}", "TID", "SIZE", "KEY", "RET", "ELAPSED_US");
+    println!("{:>7} {:>5} {:>20} {:>20} {:>12} {:>12}", "TID", "SIZE", "KEY", "RET", "BODY_US", "CALL_US");
     // All threads start together, so that their calls overlap.
     let start = Arc::new(Barrier::new(threads));
     let handles: Vec<_> = plan
@@ -102,9 +114,10 @@ fn main() -> anyhow::Result<()> {
                 for (size, key) in calls {
                     let began = Instant::now();
                     let ret = process_item(size, key);
-                    let elapsed = began.elapsed();
+                    let call = began.elapsed();
+                    let us = |d: Duration| d.as_nanos() as f64 / 1000.0;
                     // One println! is one line: stdout is locked per call.
-                    println!("{tid:>7} {size:>5} {key:>20} {ret:>20} {:>12.3}", elapsed.as_nanos() as f64 / 1000.0);
+                    println!("{tid:>7} {size:>5} {key:>20} {ret:>20} {:>12.3} {:>12.3}", us(BODY.get()), us(call));
                 }
             })
         })

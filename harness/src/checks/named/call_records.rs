@@ -11,23 +11,22 @@
 //! #           at_least = 8       the record must show at least this many
 //! #                              calls (default 1), so that a workload
 //! #                              that did nothing cannot pass
-//! #           slack_us = 1000, slack_percent = 25
-//! #                              how much shorter than the caller's own
-//! #                              measurement a latency may be: the larger
-//! #                              of the two (defaults 1000 µs and 25 %)
 //! ```
 //!
-//! Both steps print a line per call, whitespace-separated: the thread ID,
-//! the `arguments` arguments, the return value, and the time in
-//! microseconds; other lines (a header) are skipped. The record is the
-//! traced program's own, kept by the grader's code around each call: the
-//! thread that called, what it passed and got back, and the time from just
-//! before the call to just after it. A probe at the function's entry and
-//! one at its return see a little less than that, never more, so a latency
-//! must lie between the caller's time minus the slack and the caller's
-//! time (plus [`OVER_US`] for rounding). A call is known by its thread and
-//! its arguments; the grader draws the arguments at random, so no two
-//! calls share them.
+//! The record is the traced program's own, kept by the grader's code: a
+//! line per call with the thread ID, the `arguments` arguments, the return
+//! value, and two times in microseconds, the function's body timed from
+//! inside it and the whole call timed by its caller. An event line has the
+//! thread ID, the arguments, the return value and one time, the latency.
+//! Other lines (headers) are skipped.
+//!
+//! A probe at the function's entry fires before the body's first line, and
+//! a probe at its return after the body's last; both fire inside the
+//! caller's window. So a latency measured between the two probes lies
+//! between the body's time and the call's, give or take [`ROUNDING_US`]:
+//! the bounds come from the same clock (CLOCK_MONOTONIC) and leave no
+//! room for a guess. A call is known by its thread and its arguments; the
+//! grader draws the arguments at random, so no two calls share them.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -37,17 +36,15 @@ use crate::checks::{ending, excerpt, step};
 
 pub const CHECK: NamedCheck = NamedCheck { name: "call_records", validate, evaluate };
 
-const KEYS: &[&str] = &["record", "events", "arguments", "compare", "at_least", "slack_us", "slack_percent"];
+const KEYS: &[&str] = &["record", "events", "arguments", "compare", "at_least"];
 
 /// How many wrong or missing calls a failure lists.
 const SHOWN: usize = 8;
 
-/// How far a latency may exceed the caller's own time: the two are printed
-/// rounded, and come from the same clock (CLOCK_MONOTONIC).
-const OVER_US: f64 = 50.0;
-
-const DEFAULT_SLACK_US: f64 = 1000.0;
-const DEFAULT_SLACK_PERCENT: f64 = 25.0;
+/// How far a latency may stray outside its bounds: all three times are
+/// printed rounded to the nanosecond, from clocks read a few instructions
+/// apart.
+const ROUNDING_US: f64 = 5.0;
 
 /// What a check judges of each call beyond its thread and arguments.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -78,15 +75,6 @@ fn count_arg(args: &toml::Table, key: &str, default: usize) -> Result<usize, Str
     }
 }
 
-fn number_arg(args: &toml::Table, key: &str, default: f64) -> Result<f64, String> {
-    match args.get(key) {
-        None => Ok(default),
-        Some(toml::Value::Integer(n)) if *n >= 0 => Ok(*n as f64),
-        Some(toml::Value::Float(x)) if *x >= 0.0 => Ok(*x),
-        Some(other) => Err(format!("{key} must be a number >= 0, not {other}")),
-    }
-}
-
 fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
     only(args, KEYS)?;
     step_arg(args, "record", steps)?;
@@ -97,11 +85,6 @@ fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
     count_arg(args, "arguments", 1)?;
     compare(args)?;
     count_arg(args, "at_least", 1)?;
-    number_arg(args, "slack_us", DEFAULT_SLACK_US)?;
-    let percent = number_arg(args, "slack_percent", DEFAULT_SLACK_PERCENT)?;
-    if percent >= 100.0 {
-        return Err(format!("slack_percent = {percent} lets any latency pass: give less than 100"));
-    }
     Ok(())
 }
 
@@ -111,26 +94,32 @@ struct Call {
     tid: u32,
     args: Vec<i64>,
     ret: i64,
-    micros: f64,
+    /// Microseconds: the body's and the call's in the record, the latency
+    /// in an event.
+    micros: Vec<f64>,
     /// The line as printed, for messages.
     line: String,
 }
 
-/// The lines of `text` that are calls with `arguments` arguments.
-fn calls(text: &str, arguments: usize) -> Vec<Call> {
+/// The lines of `text` that are calls with `arguments` arguments and
+/// `times` times.
+fn calls(text: &str, arguments: usize, times: usize) -> Vec<Call> {
     text.lines()
         .filter_map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
-            if words.len() != arguments + 3 {
+            if words.len() != 2 + arguments + times {
                 return None;
             }
             let args = words[1..=arguments].iter().map(|w| w.parse().ok()).collect::<Option<Vec<i64>>>()?;
-            let micros: f64 = words[arguments + 2].parse().ok()?;
+            let micros = words[arguments + 2..]
+                .iter()
+                .map(|w| w.parse::<f64>().ok().filter(|x| x.is_finite()))
+                .collect::<Option<Vec<f64>>>()?;
             Some(Call {
                 tid: words[0].parse().ok()?,
                 args,
                 ret: words[arguments + 1].parse().ok()?,
-                micros: micros.is_finite().then_some(micros)?,
+                micros,
                 line: words.join(" "),
             })
         })
@@ -141,23 +130,9 @@ fn show_args(args: &[i64]) -> String {
     args.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
 
-/// How a latency may differ from the caller's own time.
-#[derive(Debug, Clone, Copy)]
-struct Slack {
-    us: f64,
-    percent: f64,
-}
-
-impl Slack {
-    fn bounds(self, caller_us: f64) -> (f64, f64) {
-        let under = self.us.max(caller_us * self.percent / 100.0);
-        ((caller_us - under).max(0.0), caller_us + OVER_US)
-    }
-}
-
 /// What is wrong with the report of one recorded call; None when it is
 /// reported once, right.
-fn fault(call: &Call, times: usize, events: &[Call], cmp: Compare, slack: Slack) -> Option<String> {
+fn fault(call: &Call, times: usize, events: &[Call], cmp: Compare) -> Option<String> {
     let what = format!("thread {} ({})", call.tid, show_args(&call.args));
     let about: Vec<&Call> = events.iter().filter(|e| e.tid == call.tid && e.args == call.args).collect();
     if about.is_empty() {
@@ -186,14 +161,15 @@ fn fault(call: &Call, times: usize, events: &[Call], cmp: Compare, slack: Slack)
         }
     }
     if cmp.latency {
-        let (low, high) = slack.bounds(call.micros);
-        if let Some(e) = about.iter().find(|e| e.micros < low || e.micros > high) {
-            let ratio = if e.micros > 0.0 { call.micros / e.micros } else { f64::INFINITY };
+        let (body, whole) = (call.micros[0], call.micros[1]);
+        let (low, high) = (body - ROUNDING_US, whole + ROUNDING_US);
+        if let Some(e) = about.iter().find(|e| e.micros[0] < low || e.micros[0] > high) {
+            let reported = e.micros[0];
+            let ratio = if reported > 0.0 { body / reported } else { f64::INFINITY };
             let unit =
                 if (500.0..2000.0).contains(&ratio) { " (a thousand times too short: microseconds?)" } else { "" };
             return Some(format!(
-                "{what}: took {:.3} µs by the caller's clock, reported as {:.3} µs; expected {low:.0} to {high:.0}{unit}",
-                call.micros, e.micros
+                "{what}: its body took {body:.3} µs and the whole call {whole:.3} µs, reported as {reported:.3} µs{unit}"
             ));
         }
     }
@@ -207,13 +183,9 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let arguments = count_arg(args, "arguments", 1).map_err(bad)?;
     let cmp = compare(args).map_err(bad)?;
     let need = count_arg(args, "at_least", 1).map_err(bad)?;
-    let slack = Slack {
-        us: number_arg(args, "slack_us", DEFAULT_SLACK_US).map_err(bad)?,
-        percent: number_arg(args, "slack_percent", DEFAULT_SLACK_PERCENT).map_err(bad)?,
-    };
 
     let record = step(obs, record_name)?;
-    let truth = calls(&record.stdout, arguments);
+    let truth = calls(&record.stdout, arguments, 2);
     if truth.len() < need {
         return Err(bad(format!(
             "`{record_name}` ({}) recorded {} calls, expected at least {need}: the workload did not run as planned\n{}",
@@ -228,13 +200,13 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     }
 
     let events_step = step(obs, events_name)?;
-    let events = calls(&events_step.stdout, arguments);
+    let events = calls(&events_step.stdout, arguments, 1);
     let mut faults = Vec::new();
     let mut seen = HashSet::new();
     for c in &truth {
         let key = (c.tid, c.args.as_slice());
         if seen.insert(key) {
-            faults.extend(fault(c, times[&key], &events, cmp, slack));
+            faults.extend(fault(c, times[&key], &events, cmp));
         }
     }
     // An event for a call nobody made is as wrong as a call left out.
@@ -287,12 +259,13 @@ mod tests {
     use workbook_agent::StepResult;
 
     // Two threads of process 301, their calls interleaved, as the worker
-    // prints them: thread, size, key, return value, microseconds.
-    const RECORD: &str = "    TID  SIZE                  KEY                  RET   ELAPSED_US
-    302    12 -4658108223097327365  7312964511842213990     3412.871
-    303     7  2291372611083406810 -1170531394727823004     4630.115
-    302    31  -915612377031209434    98234757523490117     6190.404
-    303    22  8120075101357720421 -6604381206155409218     2398.652
+    // prints them: thread, size, key, return value, the body's time and
+    // the whole call's, in microseconds.
+    const RECORD: &str = "    TID  SIZE                  KEY                  RET      BODY_US      CALL_US
+    302    12 -4658108223097327365  7312964511842213990     3381.204     3412.871
+    303     7  2291372611083406810 -1170531394727823004     4593.330     4630.115
+    302    31  -915612377031209434    98234757523490117     6160.012     6190.404
+    303    22  8120075101357720421 -6604381206155409218     2371.925     2398.652
 ";
 
     const EVENTS: &str = "    TID  SIZE                  KEY                  RET   LATENCY_US
@@ -314,22 +287,26 @@ mod tests {
     }
 
     const ALL: &str = "compare = [\"ret\", \"latency\"]";
+    const LATENCY: &str = "compare = [\"latency\"]";
 
     #[test]
     fn lines_become_calls() {
-        let got = calls(RECORD, 2);
+        let got = calls(RECORD, 2, 2);
         assert_eq!(got.len(), 4, "{got:?}");
         assert_eq!(got[1].tid, 303);
         assert_eq!(got[1].args, [7, 2291372611083406810]);
         assert_eq!(got[1].ret, -1170531394727823004);
-        assert!((got[1].micros - 4630.115).abs() < 1e-9);
-        // A header, a line with another number of words, a word that is no number.
-        assert!(calls("TID SIZE KEY RET US\n1 2 3 4\n1 2 x 4 5\n", 2).is_empty());
+        assert_eq!(got[1].micros, [4593.330, 4630.115]);
+        assert_eq!(calls(EVENTS, 2, 1)[3].micros, [2383.870]);
+        // The record's lines are not events, nor the other way round.
+        assert!(calls(RECORD, 2, 1).is_empty() && calls(EVENTS, 2, 2).is_empty());
+        // A header, a word that is no number, a time that is no time.
+        assert!(calls("TID SIZE KEY RET US\n1 2 x 4 5\n1 2 3 4 NaN\n", 2, 1).is_empty());
     }
 
     #[test]
     fn every_call_once_and_right() {
-        for extra in ["", "compare = [\"ret\"]", "compare = [\"latency\"]", ALL, "at_least = 4"] {
+        for extra in ["", "compare = [\"ret\"]", LATENCY, ALL, "at_least = 4"] {
             let ok = judge(EVENTS, extra);
             assert!(ok.is_ok(), "{extra}: {ok:?}");
         }
@@ -371,30 +348,39 @@ mod tests {
     fn a_return_value_cut_to_32_bits_fails() {
         // 7312964511842213990 is 0x657c_de7a_4f64_a066; its low half, as an int.
         let low = i64::from(7312964511842213990i64 as i32);
+        assert_eq!(low, 1331994726);
         let events = EVENTS.replace("7312964511842213990", &low.to_string());
         assert!(judge(&events, "").is_ok(), "the identity check does not judge the value");
         let err = judge(&events, "compare = [\"ret\"]").unwrap_err().1;
-        assert!(
-            err.contains(&format!("returned 7312964511842213990, reported as {low} (its low 32 bits only)")),
-            "{err}"
-        );
+        assert!(err.contains("returned 7312964511842213990, reported as 1331994726 (its low 32 bits only)"), "{err}");
+        // A negative value read as unsigned 32 bits.
+        let low = i64::from(-1170531394727823004i64 as u32);
+        let events = EVENTS.replace("-1170531394727823004", &low.to_string());
+        let err = judge(&events, "compare = [\"ret\"]").unwrap_err().1;
+        assert!(err.contains("(its low 32 bits, as an unsigned number)"), "{err}");
     }
 
     #[test]
-    fn a_latency_out_of_bounds_fails() {
+    fn a_latency_outside_the_body_and_the_call_fails() {
         // Microseconds where nanoseconds belong.
-        let err = judge(&EVENTS.replace("3390.117", "3.390"), "compare = [\"latency\"]").unwrap_err().1;
-        assert!(err.contains("reported as 3.390 µs; expected 2413 to 3463 (a thousand times too short"), "{err}");
+        let err = judge(&EVENTS.replace("3390.117", "3.390"), LATENCY).unwrap_err().1;
+        assert!(
+            err.contains(
+                "its body took 3381.204 µs and the whole call 3412.871 µs, reported as 3.390 µs (a thousand times too short"
+            ),
+            "{err}"
+        );
         assert!(judge(&EVENTS.replace("3390.117", "3.390"), "compare = [\"ret\"]").is_ok());
         // Longer than the call itself: timed from an earlier call.
-        let err = judge(&EVENTS.replace("2383.870", "8781.205"), "compare = [\"latency\"]").unwrap_err().1;
-        assert!(err.contains("took 2398.652 µs by the caller's clock, reported as 8781.205 µs"), "{err}");
-        // Shorter by more than the slack: timed from another thread's entry.
-        let err = judge(&EVENTS.replace("6172.339", "2790.000"), "compare = [\"latency\"]").unwrap_err().1;
-        assert!(err.contains("expected 4643 to 6240"), "{err}");
-        // Within the slack, or a looser slack, passes.
-        assert!(judge(&EVENTS.replace("6172.339", "4700.000"), "compare = [\"latency\"]").is_ok());
-        assert!(judge(&EVENTS.replace("6172.339", "2790.000"), "compare = [\"latency\"]\nslack_percent = 60").is_ok());
+        let err = judge(&EVENTS.replace("2383.870", "8781.205"), LATENCY).unwrap_err().1;
+        assert!(err.contains("the whole call 2398.652 µs, reported as 8781.205 µs"), "{err}");
+        // Shorter than the body: timed from another thread's entry.
+        let err = judge(&EVENTS.replace("6172.339", "6100.000"), LATENCY).unwrap_err().1;
+        assert!(err.contains("thread 302 (31, -915612377031209434): its body took 6160.012 µs"), "{err}");
+        // Anywhere from the body's time to the call's, give or take the rounding.
+        for fine in ["6160.012", "6156.000", "6190.404", "6194.000"] {
+            assert!(judge(&EVENTS.replace("6172.339", fine), LATENCY).is_ok(), "{fine}");
+        }
     }
 
     #[test]
@@ -412,8 +398,8 @@ mod tests {
         assert!(v("").unwrap_err().contains("arguments is required"));
         assert!(v("arguments = 0").unwrap_err().contains("positive"));
         assert!(v("arguments = 2\ncompare = [\"args\"]").unwrap_err().contains("not \"ret\" or \"latency\""));
-        assert!(v("arguments = 2\nslack_percent = 100").unwrap_err().contains("any latency"));
-        assert!(v("arguments = 2\nslak_us = 5").unwrap_err().contains("slak_us"));
+        assert!(v("arguments = 2\nat_least = -1").unwrap_err().contains("positive"));
+        assert!(v("arguments = 2\nslack_us = 5").unwrap_err().contains("slack_us"));
         let other = "record = \"nope\"\nevents = \"callwatch\"\narguments = 2";
         assert!(validate(&toml::from_str(other).unwrap(), &steps).unwrap_err().contains("not a step"));
     }
