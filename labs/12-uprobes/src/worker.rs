@@ -111,6 +111,7 @@ fn main() -> anyhow::Result<()> {
             thread::spawn(move || {
                 let tid = nix::unistd::gettid();
                 start.wait();
+                // ANCHOR: record
                 for (size, key) in calls {
                     let began = Instant::now();
                     let ret = process_item(size, key);
@@ -119,6 +120,7 @@ fn main() -> anyhow::Result<()> {
                     // One println! is one line: stdout is locked per call.
                     println!("{tid:>7} {size:>5} {key:>20} {ret:>20} {:>12.3} {:>12.3}", us(BODY.get()), us(call));
                 }
+                // ANCHOR_END: record
             })
         })
         .collect();
