@@ -88,8 +88,8 @@ fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
             return Err(format!("detached must be true, not {v}"));
         }
     }
-    if args.contains_key("attach") && string_arg(args, "attach")?.is_empty() {
-        return Err("attach names the attach point (a function or tracepoint name)".into());
+    if args.contains_key("attach") {
+        attach_arg(args)?;
     }
     let wants_maps = args.contains_key("uses") || args.contains_key("avoids");
     match (args.contains_key("maps"), wants_maps) {
@@ -223,6 +223,24 @@ fn plain_read_modify_write(insns: &[String]) -> Option<(usize, usize)> {
     None
 }
 
+/// What a link entry must name: `attach = "sys_enter"`, or a list of
+/// strings that one entry must all hold (a uprobe's kind and its file).
+fn attach_arg(args: &toml::Table) -> Result<Vec<String>, String> {
+    let wanted = match args.get("attach") {
+        Some(toml::Value::String(s)) => vec![s.clone()],
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("attach: {v} is not a string")))
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err(format!("attach must be a string or a list of strings, not {other}")),
+        None => Vec::new(),
+    };
+    if wanted.is_empty() || wanted.iter().any(String::is_empty) {
+        return Err("attach names the attach point (a function or tracepoint name)".into());
+    }
+    Ok(wanted)
+}
+
 fn count_arg(args: &toml::Table, key: &str) -> Result<Option<u64>, String> {
     match args.get(key) {
         None => Ok(None),
@@ -301,8 +319,9 @@ fn problems(args: &toml::Table, prog: &Value, obs: &Observations) -> Result<(Vec
         let links = json_list(obs, links_step, "list of links")?;
         let mine: Vec<&Value> = links.iter().filter(|l| id_of(l, "prog_id") == Some(id)).collect();
         let points: Vec<String> = mine.iter().map(|l| attach_point(l)).collect();
-        if let Ok(want) = string_arg(args, "attach") {
-            let found = mine.iter().any(|l| strings(l).iter().any(|s| s.contains(want)));
+        if let Ok(wanted) = attach_arg(args) {
+            let want = wanted.join(" ");
+            let found = mine.iter().any(|l| wanted.iter().all(|w| strings(l).iter().any(|s| s.contains(w.as_str()))));
             if found {
                 seen.push(format!("attached at {}", points.join(", ")));
             } else if mine.is_empty() {
@@ -389,7 +408,7 @@ fn strings(v: &Value) -> Vec<&str> {
 
 fn attach_point(link: &Value) -> String {
     let kind = link.get("type").or_else(|| link.get("fd_type")).and_then(Value::as_str).unwrap_or("link");
-    let point = ["tp_name", "tracepoint", "func", "target_name", "attach_type"]
+    let point = ["tp_name", "tracepoint", "func", "filename", "target_name", "attach_type"]
         .iter()
         .find_map(|f| link.get(*f).and_then(Value::as_str))
         .unwrap_or("?");
@@ -552,6 +571,29 @@ uses = ["execve_hits"]"#);
     }
 
     #[test]
+    fn a_uprobe_is_known_by_its_kind_and_file() {
+        // `bpftool perf show -j`: a uprobe and a uretprobe on one file.
+        let perf = r#"[{"pid":210,"fd":9,"prog_id":6,"fd_type":"uprobe","filename":"/tmp/qwerty","offset":127808},
+            {"pid":210,"fd":11,"prog_id":4,"fd_type":"uretprobe","filename":"/tmp/qwerty","offset":127808}]"#;
+        let mut o = obs();
+        o.steps.insert("perf".into(), StepResult { name: "perf".into(), stdout: perf.into(), ..Default::default() });
+        let judge = |attach: &str| {
+            let args: toml::Table =
+                toml::from_str(&format!("progs = \"progs\"\nname = \"dispatch\"\nlinks = \"perf\"\nattach = {attach}"))
+                    .unwrap();
+            validate(&args, &HashSet::from(["progs", "perf"])).unwrap();
+            evaluate(&args, &o)
+        };
+        let ok = judge(r#"["uprobe", "/tmp/qwerty"]"#);
+        assert!(ok.as_ref().is_ok_and(|d| d.contains("attached at uprobe /tmp/qwerty")), "{ok:?}");
+        // "uretprobe" does not contain "uprobe"; and the file must be the same entry's.
+        let err = judge(r#"["uretprobe", "/tmp/qwerty"]"#).unwrap_err().1;
+        assert!(err.contains("attached at uprobe /tmp/qwerty, expected at uretprobe /tmp/qwerty"), "{err}");
+        assert!(judge(r#"["uprobe", "/tmp/other"]"#).is_err());
+        assert!(judge(r#""uprobe""#).is_ok());
+    }
+
+    #[test]
     fn a_missing_program_lists_the_loaded_ones() {
         let err = run("progs = \"progs\"\nname = \"hello\"").unwrap_err().1;
         assert!(err.contains("no program named hello") && err.contains("dispatch"), "{err}");
@@ -569,6 +611,11 @@ uses = ["execve_hits"]"#);
         );
         assert!(v("progs = \"progs\"\nname = \"x\"\nrun_cnt = 1").unwrap_err().contains("run_cnt"));
         assert!(v("progs = \"progs\"\nname = \"x\"\natomic_add = true").unwrap_err().contains("xlated"));
+        let attach = |a: &str| v(&format!("progs = \"progs\"\nname = \"x\"\nlinks = \"links\"\nattach = {a}"));
+        assert!(attach("[\"uprobe\", \"/tmp/x\"]").is_ok());
+        assert!(attach("[]").unwrap_err().contains("attach point"));
+        assert!(attach("[\"uprobe\", 3]").unwrap_err().contains("not a string"));
+        assert!(attach("3").unwrap_err().contains("a string or a list"));
         assert!(v("progs = \"progs\"\nname = \"x\"\nxlated = \"progs\"").unwrap_err().contains("atomic_add"));
     }
 }

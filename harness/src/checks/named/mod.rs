@@ -3,6 +3,7 @@
 
 mod bpf_map;
 mod bpf_prog;
+mod call_records;
 mod exec_events;
 mod map_shown;
 mod overhead;
@@ -37,6 +38,7 @@ pub const REGISTRY: &[NamedCheck] = &[
     trace_printk::CHECK,
     map_shown::CHECK,
     syscall_events::CHECK,
+    call_records::CHECK,
 ];
 
 /// The registered names, for error messages.
