@@ -4,8 +4,10 @@
 mod bpf_map;
 mod bpf_prog;
 mod exec_events;
+mod exec_parents;
 mod map_shown;
 mod overhead;
+mod same_binary;
 mod strace_bpf;
 mod strace_table;
 mod syscall_calls;
@@ -37,6 +39,8 @@ pub const REGISTRY: &[NamedCheck] = &[
     trace_printk::CHECK,
     map_shown::CHECK,
     syscall_events::CHECK,
+    exec_parents::CHECK,
+    same_binary::CHECK,
 ];
 
 /// The registered names, for error messages.
