@@ -95,6 +95,9 @@ struct Record {
     pid: libc::pid_t,
     program: String,
     parent_tid: libc::pid_t,
+    /// The comm of the thread that forked (read by that thread: a second
+    /// thread is gone by the time the record is printed).
+    parent_comm: String,
     parent_state: char,
 }
 
@@ -158,8 +161,12 @@ fn fork_exec(argv: &[String], stop: bool, wait: &'static [u8]) -> Result<Record,
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
         return Err(format!("{} ended with status {status:#x}", args.join(" ")));
     }
-    let program = argv.last().map(|p| p.rsplit('/').next().unwrap_or(p).to_string()).unwrap_or_default();
-    Ok(Record { pid: child, program, parent_tid, parent_state: char::from(letter[0]) })
+    let parent_comm = std::fs::read_to_string("/proc/thread-self/comm")
+        .map_err(|e| format!("reading this thread's comm: {e}"))?
+        .trim_end()
+        .to_string();
+    let program = argv[0].rsplit('/').next().unwrap_or(&argv[0]).to_string();
+    Ok(Record { pid: child, program, parent_tid, parent_comm, parent_state: char::from(letter[0]) })
 }
 
 /// Runs one `KIND:PATH` job and prints its record.
@@ -186,15 +193,13 @@ fn job(spec: &str, me: &str) -> Result<(), String> {
     if kind == "exec-thread" {
         record.program = path.rsplit('/').next().unwrap_or(path).to_string();
     }
-    let comm = std::fs::read_to_string(format!("/proc/self/task/{}/comm", record.parent_tid))
-        .map_err(|e| format!("reading this thread's comm: {e}"))?;
     println!(
         "exec pid={} program={} parent_tgid={} parent_tid={} parent_comm={} parent_state={}",
         record.pid,
         record.program,
         std::process::id(),
         record.parent_tid,
-        comm.trim_end(),
+        record.parent_comm,
         record.parent_state
     );
     Ok(())
