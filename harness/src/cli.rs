@@ -582,7 +582,8 @@ fn verify_one(
     everywhere: bool,
     sink: &engine::Sink,
 ) -> Result<LabVerdict> {
-    let run_lab = |variant: Variant| crate::every_kernel::run_lab(env, lab, &LabRun::new(variant, seed), everywhere, sink);
+    let run_lab =
+        |variant: Variant| crate::every_kernel::run_lab(env, lab, &LabRun::new(variant, seed), everywhere, sink);
     let starter = finished(run_lab(Variant::Starter)?)?;
     let solution = finished(run_lab(Variant::Solution)?)?;
     let starter_hint = starter.checks.iter().any(|c| !c.passed && c.hint.is_some());

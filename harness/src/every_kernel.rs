@@ -88,7 +88,12 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, everywhere: bool, sink: &Sink
     };
     let _ = sink.send(EngineEvent::Note(format!(
         "one build for every kernel: {}",
-        shipped.sha256.iter().map(|(name, hash)| format!("{name} sha256 {}", &hash[..16])).collect::<Vec<_>>().join(", ")
+        shipped
+            .sha256
+            .iter()
+            .map(|(name, hash)| format!("{name} sha256 {}", &hash[..16]))
+            .collect::<Vec<_>>()
+            .join(", ")
     )));
     let mut runs = Vec::new();
     for name in env.ws.kernels()?.names() {
@@ -200,9 +205,12 @@ fn combine_check(name: &str, points: u32, index: usize, runs: &[KernelRun]) -> V
     let status = if failed.iter().any(|(_, v)| v.status == Status::Bad) { Status::Bad } else { Status::Missing };
     let names: Vec<&str> = failed.iter().map(|(k, _)| *k).collect();
     let mut detail = format!("fails on {} of {} kernels ({})", failed.len(), verdicts.len(), names.join(", "));
-    for (kernel, v) in &failed {
+    // The first kernel's whole story; the others' first lines, which are
+    // mostly the same story with other PIDs.
+    for (i, (kernel, v)) in failed.iter().enumerate() {
+        let shown = if i == 0 { v.detail.lines().count() } else { 1 };
         detail.push_str(&format!("\n{kernel}:"));
-        for line in v.detail.lines() {
+        for line in v.detail.lines().take(shown) {
             detail.push_str(&format!("\n  {line}"));
         }
     }
@@ -269,7 +277,14 @@ points = 2
 
     fn verdict(name: &str, passed: bool, detail: &str) -> Verdict {
         let status = if passed { Status::Good } else { Status::Bad };
-        Verdict { name: name.into(), status, passed, detail: detail.into(), hint: (!passed).then(|| "h".into()), points: 0 }
+        Verdict {
+            name: name.into(),
+            status,
+            passed,
+            detail: detail.into(),
+            hint: (!passed).then(|| "h".into()),
+            points: 0,
+        }
     }
 
     fn kernel(name: &str, loads: bool, right: bool) -> KernelRun {
@@ -306,6 +321,20 @@ points = 2
         assert_eq!(right.detail, "fails on 1 of 2 kernels (5.10)\n5.10:\n  on 5.10");
         assert_eq!(right.hint.as_deref(), Some("h"));
         assert_eq!(one_wrong.console_log, Some(PathBuf::from("5.10.console.log")));
+    }
+
+    #[test]
+    fn only_the_first_failing_kernel_tells_the_whole_story() {
+        let m = manifest();
+        let mut a = kernel("5.10", true, false);
+        a.checks[1].detail = "3 wrong\n  pid 1\n  pid 2".into();
+        let mut b = kernel("6.1", true, false);
+        b.checks[1].detail = "2 wrong\n  pid 7".into();
+        let r = combine(&m, built(), vec![a, b]);
+        assert_eq!(
+            r.checks[1].detail,
+            "fails on 2 of 2 kernels (5.10, 6.1)\n5.10:\n  3 wrong\n    pid 1\n    pid 2\n6.1:\n  2 wrong"
+        );
     }
 
     #[test]

@@ -172,9 +172,8 @@ fn fork_exec(argv: &[String], stop: bool, wait: &'static [u8]) -> Result<Record,
 /// Runs one `KIND:PATH` job and prints its record.
 fn job(spec: &str, me: &str) -> Result<(), String> {
     let (kind, path) = spec.split_once(':').ok_or_else(|| format!("{spec}: a job is KIND:PATH"))?;
-    let child = |extra: &[&str]| -> Vec<String> {
-        [path, "child"].iter().chain(extra).map(|s| s.to_string()).collect()
-    };
+    let child =
+        |extra: &[&str]| -> Vec<String> { [path, "child"].iter().chain(extra).map(|s| s.to_string()).collect() };
     let mut record = match kind {
         "wait" => fork_exec(&child(&[]), false, b"S")?,
         "thread" => {

@@ -77,9 +77,8 @@ pub fn records(stdout: &str) -> Vec<Record> {
         .lines()
         .filter_map(|line| {
             let rest = line.strip_prefix("exec ")?;
-            let get = |key: &str| {
-                rest.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|w| w.strip_prefix('=')))
-            };
+            let get =
+                |key: &str| rest.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|w| w.strip_prefix('=')));
             Some(Record {
                 pid: get("pid")?.parse().ok()?,
                 program: get("program")?.to_string(),
@@ -159,7 +158,10 @@ fn judge(field: &str, r: &Record, e: &Event) -> Option<String> {
     let who = format!("pid {} ({})", r.pid, r.program);
     match field {
         "ppid" if e.ppid != r.parent_tgid => Some(if e.ppid == r.parent_tid {
-            format!("{who}: PPID {} is the tid of the thread that forked; the parent's tgid is {}", e.ppid, r.parent_tgid)
+            format!(
+                "{who}: PPID {} is the tid of the thread that forked; the parent's tgid is {}",
+                e.ppid, r.parent_tgid
+            )
         } else {
             format!("{who}: PPID {}, expected {} (the parent's tgid)", e.ppid, r.parent_tgid)
         }),
@@ -216,8 +218,7 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     let seen = events(&events_step.stdout);
     let mut wrong = Vec::new();
     for r in &all {
-        let matching: Vec<&Event> =
-            seen.iter().filter(|e| e.pid == r.pid && e.comm == comm_of(&r.program)).collect();
+        let matching: Vec<&Event> = seen.iter().filter(|e| e.pid == r.pid && e.comm == comm_of(&r.program)).collect();
         match matching.as_slice() {
             [e] => wrong.extend(judge(field, r, e)),
             [] => wrong.push(format!("pid {} ({}): no event line with this PID and program", r.pid, r.program)),

@@ -51,10 +51,7 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     if &ran == built {
         Ok(format!("/lab/bin/{binary} has sha256 {}…, the hash of the one build", &ran[..16]))
     } else {
-        Err((
-            Status::Bad,
-            format!("/lab/bin/{binary} has sha256 {ran}; the harness built and shipped {built}"),
-        ))
+        Err((Status::Bad, format!("/lab/bin/{binary} has sha256 {ran}; the harness built and shipped {built}")))
     }
 }
 
