@@ -196,6 +196,8 @@ capture lab-07-starter 1 lab 7
 capture lab-07-solution 0 lab 7 --solution
 capture lab-08-starter 1 lab 8
 capture lab-08-solution 0 lab 8 --solution
+capture lab-09-starter 1 lab 9
+capture lab-09-solution 0 lab 9 --solution
 capture lab-10-starter 1 lab 10
 capture lab-10-solution 0 lab 10 --solution
 capture lab-11-starter 1 lab 11

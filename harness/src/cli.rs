@@ -328,15 +328,21 @@ fn lab(
     vm: &VmArgs,
 ) -> Result<ExitCode> {
     let ws = Workspace::discover()?;
-    let opts = options(vm);
+    let mut opts = options(vm);
     let mut run = run;
     let learner = run.variant == Variant::Starter;
     let lab = if learner { ws.starter_lab(number, opts.quiet)? } else { ws.lab(number)? };
     if learner {
         run.hint_tiers = crate::progress::Progress::load(&ws.root).map(|p| p.tiers(number)).unwrap_or_default();
     }
+    let everywhere = crate::every_kernel::covers_matrix(&lab, vm.kernel.as_deref());
+    if everywhere {
+        // The run starts on the default kernel and goes on to the others.
+        opts.kernel = None;
+    }
     let term = Terminal::start(TerminalOptions { console, progress: !vm.quiet });
-    let result = engine::prepare(&ws, &opts, &term.sink).and_then(|env| engine::run_lab(&env, &lab, &run, &term.sink));
+    let result = engine::prepare(&ws, &opts, &term.sink)
+        .and_then(|env| crate::every_kernel::run_lab(&env, &lab, &run, everywhere, &term.sink));
     term.finish();
     let report = result?;
     if learner {
@@ -376,8 +382,12 @@ fn mutant_patch(number: u32, name: &str) -> Result<PathBuf> {
 fn watch_lab(number: u32, variant: Variant, seed: Option<u64>, console: bool, vm: &VmArgs) -> Result<ExitCode> {
     use notify::Watcher;
     let ws = Workspace::discover()?;
-    let opts = options(vm);
+    let mut opts = options(vm);
     let lab = if variant == Variant::Starter { ws.starter_lab(number, opts.quiet)? } else { ws.lab(number)? };
+    let everywhere = crate::every_kernel::covers_matrix(&lab, vm.kernel.as_deref());
+    if everywhere {
+        opts.kernel = None;
+    }
     let (changed_tx, changed) = mpsc::channel();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         // Only edits count: the build itself opens and reads every source
@@ -414,7 +424,7 @@ fn watch_lab(number: u32, variant: Variant, seed: Option<u64>, console: bool, vm
         if learner {
             run.hint_tiers = crate::progress::Progress::load(&ws.root).map(|p| p.tiers(number)).unwrap_or_default();
         }
-        let result = engine::run_lab(&env, &lab, &run, &term.sink);
+        let result = crate::every_kernel::run_lab(&env, &lab, &run, everywhere, &term.sink);
         term.finish();
         match result {
             Ok(report) => {
@@ -466,6 +476,7 @@ fn error_report(lab: &Lab, run: &LabRun, e: &Error) -> LabReport {
         console_log: None,
         verifier: None,
         error: Some(e.to_string()),
+        kernels: Vec::new(),
     }
 }
 
@@ -488,6 +499,7 @@ fn grade(
         None => Variant::Starter,
     };
     let labs = if variant == Variant::Starter { ws.starter_labs(options(vm).quiet)? } else { ws.labs()? };
+    let default_kernel = ws.kernels()?.default;
     let mut reports = Vec::new();
     let mut harness_error = false;
     for kernel in crate::matrix::kernels_to_run(&ws, vm.kernel.as_deref())? {
@@ -510,8 +522,13 @@ fn grade(
                 )));
                 continue;
             }
+            let everywhere = crate::every_kernel::covers_matrix(lab, vm.kernel.as_deref());
+            // A lab graded on every kernel runs once, over the whole matrix.
+            if everywhere && env.kernel.name != default_kernel {
+                continue;
+            }
             let run = LabRun::new(variant.clone(), seed);
-            match engine::run_lab(&env, lab, &run, &term.sink) {
+            match crate::every_kernel::run_lab(&env, lab, &run, everywhere, &term.sink) {
                 Ok(r) => reports.push(r),
                 Err(Error::Interrupted) => {
                     term.finish();
@@ -557,9 +574,18 @@ struct LabVerdict {
     missed: usize,
 }
 
-fn verify_one(env: &Env, lab: &Lab, seed: Option<u64>, mutants: bool, sink: &engine::Sink) -> Result<LabVerdict> {
-    let starter = finished(engine::run_lab(env, lab, &LabRun::new(Variant::Starter, seed), sink)?)?;
-    let solution = finished(engine::run_lab(env, lab, &LabRun::new(Variant::Solution, seed), sink)?)?;
+fn verify_one(
+    env: &Env,
+    lab: &Lab,
+    seed: Option<u64>,
+    mutants: bool,
+    everywhere: bool,
+    sink: &engine::Sink,
+) -> Result<LabVerdict> {
+    let run_lab =
+        |variant: Variant| crate::every_kernel::run_lab(env, lab, &LabRun::new(variant, seed), everywhere, sink);
+    let starter = finished(run_lab(Variant::Starter)?)?;
+    let solution = finished(run_lab(Variant::Solution)?)?;
     let starter_hint = starter.checks.iter().any(|c| !c.passed && c.hint.is_some());
     let mut v = LabVerdict { ok: true, lines: Vec::new(), caught: 0, missed: 0 };
     let mut finding = |ok: bool, line: String| {
@@ -601,7 +627,7 @@ fn verify_one(env: &Env, lab: &Lab, seed: Option<u64>, mutants: bool, sink: &eng
     }
     for patch in patches {
         let name = builder::mutant_name(&patch);
-        let report = finished(engine::run_lab(env, lab, &LabRun::new(Variant::Mutant(patch.clone()), seed), sink)?)?;
+        let report = finished(run_lab(Variant::Mutant(patch.clone()))?)?;
         let compiled = !report.checks.iter().any(|c| c.name == engine::BUILD_CHECK);
         let failed: Vec<&str> = report.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
         if report.passed {
@@ -627,7 +653,8 @@ fn verify_one(env: &Env, lab: &Lab, seed: Option<u64>, mutants: bool, sink: &eng
 /// Every lab ships at least this many wrong solutions.
 pub const MIN_MUTANTS: usize = 5;
 
-fn verify(only: &[u32], seed: Option<u64>, mutants: bool, vm: &VmArgs) -> Result<ExitCode> {
+fn verify(only: &[u32], seed: Option<u64>, mutants_asked: bool, vm: &VmArgs) -> Result<ExitCode> {
+    let mutants = mutants_asked;
     let ws = Workspace::discover()?;
     let labs: Vec<Lab> = ws.labs()?.into_iter().filter(|l| only.is_empty() || only.contains(&l.number())).collect();
     if labs.is_empty() {
@@ -659,13 +686,31 @@ fn verify(only: &[u32], seed: Option<u64>, mutants: bool, vm: &VmArgs) -> Result
         }
         for lab in &labs {
             let title = format!("lab {:02} {}", lab.number(), lab.manifest.slug);
-            let mut cell = |c| matrix.set(&lab.dir_name(), &lab.manifest.title, &kernel, c);
             if let Some(reason) = lab.unsupported_on(&kernel) {
                 lines.push(format!("n/a    {title}: does not run on kernel {kernel}: {reason}"));
-                cell(crate::matrix::Cell::Unsupported { reason: reason.into() });
+                let cell = crate::matrix::Cell::Unsupported { reason: reason.into() };
+                matrix.set(&lab.dir_name(), &lab.manifest.title, &kernel, cell);
                 continue;
             }
-            match verify_one(&env, lab, seed, mutants, &term.sink) {
+            let everywhere = crate::every_kernel::covers_matrix(lab, vm.kernel.as_deref());
+            // A lab graded on every kernel is verified once, over the whole
+            // matrix (its mutants too: some are wrong on one kernel only),
+            // and its verdict fills every kernel's cell.
+            if everywhere && kernel != default_kernel {
+                continue;
+            }
+            let (title, mutants) = if everywhere {
+                (format!("{title} (one build, on every kernel)"), mutants_asked)
+            } else {
+                (title, mutants)
+            };
+            let cells: Vec<String> = if everywhere && all { ws.kernels()?.names() } else { vec![kernel.clone()] };
+            let mut cell = |c: crate::matrix::Cell| {
+                for k in &cells {
+                    matrix.set(&lab.dir_name(), &lab.manifest.title, k, c.clone());
+                }
+            };
+            match verify_one(&env, lab, seed, mutants, everywhere, &term.sink) {
                 Ok(v) => {
                     caught += v.caught;
                     missed += v.missed;

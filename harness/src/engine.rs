@@ -9,6 +9,7 @@ use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use sha2::Digest;
 use workbook_agent::{Event, LAB_BIN_DIR, PLAN_PATH, Plan, Step, StepResult, Stream};
 
 use crate::INTERRUPTED;
@@ -159,6 +160,10 @@ pub struct LabReport {
     pub verifier: Option<VerifierReport>,
     /// A harness error that stopped the run (exit code 2).
     pub error: Option<String>,
+    /// A lab graded on every kernel (`every_kernel`): how it did on each.
+    /// Its `checks` then pass only where they passed on every kernel.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<crate::every_kernel::KernelRun>,
 }
 
 impl LabReport {
@@ -450,41 +455,87 @@ impl LabRun {
 /// in the student's code is a report with `passed: false`; only harness
 /// trouble is an `Err`.
 pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabReport> {
-    let LabRun { variant, seed, hint_tiers } = run;
-    let manifest = lab.for_seed(*seed)?;
-    let m = &manifest;
+    let manifest = lab.for_seed(run.seed)?;
     let started = Instant::now();
     send(
         sink,
-        EngineEvent::LabStart { number: m.number, title: m.title.clone(), variant: variant.name(), seed: *seed },
+        EngineEvent::LabStart {
+            number: manifest.number,
+            title: manifest.title.clone(),
+            variant: run.variant.name(),
+            seed: run.seed,
+        },
     );
     if let Some(reason) = lab.unsupported_on(&env.kernel.name) {
-        return Err(Error::Usage(format!("lab {} does not run on kernel {}: {reason}", m.number, env.kernel.name)));
+        return Err(Error::Usage(format!(
+            "lab {} does not run on kernel {}: {reason}",
+            manifest.number, env.kernel.name
+        )));
     }
-    let max_points = m.checks.iter().map(|c| c.points()).sum();
-    let mut report = LabReport {
+    let mut report = new_report(&manifest, run);
+    report.kernel = env.kernel.release.clone().unwrap_or_else(|| env.kernel.name.clone());
+    report.accel = Some(env.accel.name());
+    let shipped = match build(&env.ws, lab, &manifest, run, &mut report, env.options.quiet, sink)? {
+        Some(shipped) => shipped,
+        None => {
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            send(sink, EngineEvent::LabEnd(Box::new(report.clone())));
+            return Ok(report);
+        }
+    };
+    let mut report = run_built(env, &manifest, run, &shipped, report, sink)?;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    send(sink, EngineEvent::LabEnd(Box::new(report.clone())));
+    Ok(report)
+}
+
+/// A report of `m` for `run` with nothing run yet.
+pub fn new_report(m: &Manifest, run: &LabRun) -> LabReport {
+    LabReport {
         number: m.number,
         slug: m.slug.clone(),
         title: m.title.clone(),
-        variant: variant.name(),
-        seed: *seed,
-        kernel: env.kernel.release.clone().unwrap_or_else(|| env.kernel.name.clone()),
-        accel: Some(env.accel.name()),
+        variant: run.variant.name(),
+        seed: run.seed,
+        kernel: String::new(),
+        accel: None,
         passed: false,
         duration_ms: 0,
         boot_ms: 0,
         phases: Phases::default(),
         points: 0,
-        max_points,
+        max_points: m.checks.iter().map(|c| c.points()).sum(),
         checks: Vec::new(),
         notes: Vec::new(),
         console_log: None,
         verifier: None,
         error: None,
-    };
+        kernels: Vec::new(),
+    }
+}
 
+/// The lab's binaries as a run ships them to /lab/bin, with the sha256 of
+/// each, by file name: the evidence that what ran is what was built.
+#[derive(Debug, Clone, Default)]
+pub struct Shipped {
+    pub binaries: Vec<PathBuf>,
+    pub sha256: BTreeMap<String, String>,
+}
+
+/// Builds the lab for `run` into `report` (its notes and build time), and
+/// returns the binaries as they will be shipped. None: the student's code
+/// did not compile, and `report` holds that verdict.
+pub fn build(
+    ws: &Workspace,
+    lab: &Lab,
+    m: &Manifest,
+    run: &LabRun,
+    report: &mut LabReport,
+    quiet: bool,
+    sink: &Sink,
+) -> Result<Option<Shipped>> {
     let build_start = Instant::now();
-    let builder::Built { build, notes } = builder::build_lab(&env.ws, lab, variant, env.options.quiet)?;
+    let builder::Built { build, notes } = builder::build_lab(ws, lab, &run.variant, quiet)?;
     for note in &notes {
         send(sink, EngineEvent::Warning(note.clone()));
     }
@@ -494,7 +545,7 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
         // Ctrl-C reached cargo too: its failure says nothing about the code.
         return Err(Error::Interrupted);
     }
-    send(sink, EngineEvent::Phase { name: "build", ms: report.phases.build_ms, detail: variant.name() });
+    send(sink, EngineEvent::Phase { name: "build", ms: report.phases.build_ms, detail: run.variant.name() });
     let binaries = match build {
         LabBuild::Built(bins) => bins,
         LabBuild::Failed(output) => {
@@ -520,18 +571,48 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
                 send(sink, EngineEvent::Verdict(v.clone()));
                 report.checks.push(v);
             }
-            report.duration_ms = started.elapsed().as_millis() as u64;
-            send(sink, EngineEvent::LabEnd(Box::new(report.clone())));
-            return Ok(report);
+            return Ok(None);
         }
     };
+    ship(&ws.cache_dir(), &binaries).map(Some)
+}
 
+/// The copies of `binaries` that go into the guest (see
+/// [`image::stripped_copy`]), hashed.
+pub fn ship(cache: &Path, binaries: &[PathBuf]) -> Result<Shipped> {
+    let mut shipped = Shipped::default();
+    for bin in binaries {
+        let copy = image::stripped_copy(bin, cache)?;
+        let bytes = std::fs::read(&copy).map_err(Error::io(format!("reading {}", copy.display())))?;
+        let name = copy.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        shipped.sha256.insert(name, hex::encode(sha2::Sha256::digest(&bytes)));
+        shipped.binaries.push(copy);
+    }
+    Ok(shipped)
+}
+
+/// Runs built binaries on `env`'s kernel and grades the run into `report`
+/// (which keeps its build phase and notes). Sends the verdicts, not the
+/// lab's end: the caller decides when the lab is over.
+pub fn run_built(
+    env: &Env,
+    m: &Manifest,
+    run: &LabRun,
+    shipped: &Shipped,
+    mut report: LabReport,
+    sink: &Sink,
+) -> Result<LabReport> {
+    let LabRun { variant, hint_tiers, .. } = run;
+    // A lab run on every kernel keeps a console log per kernel.
+    let on = if m.every_kernel { format!("-{}", env.kernel.name) } else { String::new() };
+    report.kernel = env.kernel.release.clone().unwrap_or_else(|| env.kernel.name.clone());
+    report.accel = Some(env.accel.name());
     let plan = lab_plan(m);
-    let run_name = format!("lab{:02}-{}", m.number, variant.name().replace(' ', "-"));
+    let run_name = format!("lab{:02}-{}{on}", m.number, variant.name().replace(' ', "-"));
     let total = Duration::from_secs_f64(m.timeout_s.unwrap_or(crate::manifest::DEFAULT_LAB_TIMEOUT_S));
     let req = RunRequest {
         plan: &plan,
-        binaries: &binaries,
+        binaries: &shipped.binaries,
         files: &[],
         modules: &m.modules,
         console: Console::Captured,
@@ -553,7 +634,8 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
     send(sink, EngineEvent::Phase { name: "run", ms: report.phases.run_ms, detail: String::new() });
 
     let check_start = Instant::now();
-    let obs = observations(&run.events);
+    let mut obs = observations(&run.events);
+    obs.built = shipped.sha256.clone();
     for step in m.steps.iter().filter(|s| s.show) {
         if let Some(r) = obs.steps.get(&step.name) {
             send(sink, EngineEvent::Shown { step: r.name.clone(), stdout: r.stdout.clone(), stderr: r.stderr.clone() });
@@ -589,12 +671,10 @@ pub fn run_lab(env: &Env, lab: &Lab, run: &LabRun, sink: &Sink) -> Result<LabRep
     // A run that ended early never passes, whoever is to blame.
     report.passed = report.checks.iter().all(|c| c.passed) && early.is_none();
     report.points = lab_points(m, &report.checks);
-    report.duration_ms = started.elapsed().as_millis() as u64;
     if let Some(error) = early.and_then(|e| e.harness_error) {
         send(sink, EngineEvent::Warning(error.clone()));
         report.error = Some(error);
     }
-    send(sink, EngineEvent::LabEnd(Box::new(report.clone())));
     Ok(report)
 }
 

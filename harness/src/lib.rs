@@ -12,6 +12,7 @@ pub mod cli;
 pub mod doctor;
 pub mod engine;
 pub mod error;
+pub mod every_kernel;
 pub mod exec;
 pub mod export;
 pub mod files;

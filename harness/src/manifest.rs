@@ -45,6 +45,12 @@ pub struct Manifest {
     /// table shows the reason. Default: none, the lab runs on every kernel.
     #[serde(default)]
     pub unsupported: BTreeMap<String, String>,
+    /// Graded on every kernel of the matrix from one build (a CO-RE lab):
+    /// `labctl lab N` builds once, runs that build on each kernel, and the
+    /// lab passes only when it passes on all of them. `--kernel K` still
+    /// runs it on K alone. Default: false, the default kernel.
+    #[serde(default)]
+    pub every_kernel: bool,
     /// Parameters added to the guest kernel's command line, on every
     /// kernel, for a lab that needs a boot-time setting (`lsm=...,bpf` on
     /// kernels whose default LSM list lacks bpf). Default: none.
@@ -409,6 +415,9 @@ pub fn validate(
     }
     if !(1..=11).contains(&m.chapter) {
         return Err(err("chapter", format!("{} is not a chapter of the book (1..=11)", m.chapter)));
+    }
+    if m.every_kernel && !m.unsupported.is_empty() {
+        return Err(err("every_kernel", "a lab graded on every kernel cannot leave some out ([unsupported])".into()));
     }
     for (k, reason) in &m.unsupported {
         let field = format!("unsupported.{k:?}");

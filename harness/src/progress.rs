@@ -265,6 +265,7 @@ mod tests {
             console_log: None,
             verifier: None,
             error: None,
+            kernels: Vec::new(),
         }
     }
 

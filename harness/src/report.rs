@@ -115,6 +115,21 @@ fn print_event(out: &mut impl Write, ev: &EngineEvent, opts: TerminalOptions) ->
         }
         EngineEvent::LabEnd(r) => {
             let passed = r.checks.iter().filter(|c| c.passed).count();
+            if !r.kernels.is_empty() {
+                // A lab graded on every kernel: a row per kernel, then the
+                // combined verdict.
+                writeln!(out)?;
+                for row in crate::every_kernel::kernel_rows(&r.kernels, r.max_points) {
+                    writeln!(out, "  {row}")?;
+                }
+                let good = r.kernels.iter().filter(|k| k.passed).count();
+                writeln!(
+                    out,
+                    "{} on {good} of {} kernels, one build.",
+                    if r.passed { "PASS" } else { "FAIL" },
+                    r.kernels.len()
+                )?;
+            }
             writeln!(
                 out,
                 "Lab {:02}: {passed}/{} checks passed, {}/{} points, {:.1} s.",
@@ -338,6 +353,7 @@ mod gradescope_tests {
             console_log: None,
             verifier: None,
             error: None,
+            kernels: Vec::new(),
         };
         let mut broken = lab.clone();
         broken.number = 5;
@@ -401,6 +417,7 @@ mod tests {
             console_log: None,
             verifier: None,
             error: None,
+            kernels: Vec::new(),
         }
     }
 

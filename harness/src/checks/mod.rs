@@ -19,6 +19,9 @@ pub struct Observations {
     pub steps: BTreeMap<String, StepResult>,
     /// Collected guest files: path to contents, or the error reading it.
     pub files: BTreeMap<String, Result<String, String>>,
+    /// The sha256 (hex) of each lab binary the harness built and shipped
+    /// to /lab/bin, by file name.
+    pub built: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

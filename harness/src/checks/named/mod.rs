@@ -5,8 +5,10 @@ mod bpf_map;
 mod bpf_prog;
 mod call_records;
 mod exec_events;
+mod exec_parents;
 mod map_shown;
 mod overhead;
+mod same_binary;
 mod strace_bpf;
 mod strace_table;
 mod syscall_calls;
@@ -39,6 +41,8 @@ pub const REGISTRY: &[NamedCheck] = &[
     map_shown::CHECK,
     syscall_events::CHECK,
     call_records::CHECK,
+    exec_parents::CHECK,
+    same_binary::CHECK,
 ];
 
 /// The registered names, for error messages.
