@@ -15,6 +15,10 @@
 /// not capped: it goes out as it comes.
 pub const OUTPUT_CAP: usize = 256 * 1024;
 
+/// Room for the line that says how much was left out (and a newline that
+/// may precede it): the kept text, that line included, stays within the cap.
+const MARKER_ROOM: usize = 64;
+
 /// The beginning and the end of a stream, within a cap, and how many bytes
 /// between them were dropped.
 #[derive(Debug, Default)]
@@ -29,7 +33,7 @@ pub struct Captured {
 
 impl Captured {
     pub fn new() -> Self {
-        Self::with_cap(OUTPUT_CAP)
+        Self::with_cap(OUTPUT_CAP - MARKER_ROOM)
     }
 
     pub fn with_cap(cap: usize) -> Self {
@@ -177,6 +181,22 @@ mod tests {
         assert!(text.starts_with("line 0\nline 1\n"), "{text}");
         assert!(text.ends_with("line 999\n"), "{text}");
         assert!(text.contains("bytes of output left out"));
+    }
+
+    #[test]
+    fn the_kept_text_with_its_marker_stays_within_the_output_cap() {
+        // Lines of 100 bytes: the head ends in the middle of one, the tail
+        // starts on the next.
+        let mut line = [b'x'; 100];
+        line[99] = b'\n';
+        let mut c = Captured::new();
+        for _ in 0..40_000 {
+            c.push(&line);
+        }
+        let text = c.text();
+        assert!(text.contains("bytes of output left out"));
+        assert!(text.len() <= OUTPUT_CAP, "{} bytes kept", text.len());
+        assert!(text.len() > OUTPUT_CAP * 3 / 4, "{} bytes kept", text.len());
     }
 
     #[test]
