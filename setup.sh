@@ -27,6 +27,7 @@ PACKAGES=(
     fonts-nanum       # Hangul glyphs for the Korean edition's screenshots
     gettext           # msgfmt and msgmerge, for the Korean edition's catalog
     git ca-certificates
+    python3-venv      # a venv for the prebuilt just and mdbook wheels
 )
 
 say() { printf '==> %s\n' "$*"; }
