@@ -9,6 +9,7 @@ mod exec_parents;
 mod map_shown;
 mod overhead;
 mod same_binary;
+mod seccomp_probe;
 mod strace_bpf;
 mod strace_table;
 mod syscall_calls;
@@ -43,6 +44,7 @@ pub const REGISTRY: &[NamedCheck] = &[
     call_records::CHECK,
     exec_parents::CHECK,
     same_binary::CHECK,
+    seccomp_probe::CHECK,
 ];
 
 /// The registered names, for error messages.
