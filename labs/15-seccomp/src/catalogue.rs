@@ -21,6 +21,7 @@ const fn sc(name: &'static str, x86_64: i64, i386: u32) -> Syscall {
     Syscall { name, x86_64: x86_64 as u32, i386 }
 }
 
+// ANCHOR: catalogue
 /// Indices 0..6 are the first of each pair, 6..12 the second, in the same
 /// order: `CATALOGUE[i].i386 == CATALOGUE[i + 6].x86_64`.
 pub const CATALOGUE: [Syscall; 12] = [
@@ -37,6 +38,7 @@ pub const CATALOGUE: [Syscall; 12] = [
     sc("socket", libc::SYS_socket, 359),
     sc("sched_yield", libc::SYS_sched_yield, 158),
 ];
+// ANCHOR_END: catalogue
 
 /// Parses a deny list of catalogue indices, separated by spaces or commas
 /// (`"3 7 11"`), into the syscalls it names.

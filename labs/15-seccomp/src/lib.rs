@@ -33,7 +33,6 @@ pub const fn jump(code: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
     sock_filter { code: code as u16, jt, jf, k }
 }
 
-// ANCHOR: disassemble
 /// One line per instruction, the way `seccomp-tools dump` shows a filter.
 pub fn disassemble(prog: &[sock_filter]) -> String {
     let mut out = String::new();
@@ -64,8 +63,8 @@ pub fn disassemble(prog: &[sock_filter]) -> String {
     }
     out
 }
-// ANCHOR_END: disassemble
 
+// ANCHOR: run
 /// The launcher: denies the catalogue syscalls listed in `deny` (indices,
 /// as in `"3 7 11"`) and execs `command` under the filter. Returns only on
 /// error.
@@ -86,3 +85,4 @@ pub fn run(deny: &str, command: &[String]) -> anyhow::Result<Infallible> {
     let err = Command::new(program).args(args).exec();
     Err(err).with_context(|| format!("exec {program}"))
 }
+// ANCHOR_END: run

@@ -90,6 +90,7 @@ fn call64(s: &Syscall, low: &Low, parent: i32) -> Result<i64, i32> {
     if ret == -1 { Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)) } else { Ok(ret) }
 }
 
+// ANCHOR: int80
 /// A 32-bit call: `int 0x80` with the i386 number. The kernel takes it as
 /// a compat syscall, and seccomp sees arch = AUDIT_ARCH_I386.
 fn call32(s: &Syscall, low: &Low, parent: i32) -> Result<i64, i32> {
@@ -124,6 +125,7 @@ fn call32(s: &Syscall, low: &Low, parent: i32) -> Result<i64, i32> {
     let ret = eax as i32;
     if (-4095..0).contains(&ret) { Err(-ret) } else { Ok(i64::from(ret)) }
 }
+// ANCHOR_END: int80
 
 /// Runs `call` in a child and reports how it ended.
 fn in_child(call: impl Fn() -> Result<i64, i32>) -> Result<Outcome, String> {
