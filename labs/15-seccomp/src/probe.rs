@@ -14,6 +14,9 @@ use std::process::ExitCode;
 
 use lab15_seccomp::catalogue::{CATALOGUE, Syscall, parse_deny};
 
+/// One way of making a call, run in a child.
+type Attempt<'a> = &'a dyn Fn() -> Result<i64, i32>;
+
 /// What the kernel did with one call.
 enum Outcome {
     /// It returned a value that is not an error.
@@ -188,7 +191,7 @@ fn run(deny: &str, dir: &str) -> Result<(), String> {
 
     for s in &CATALOGUE {
         let denied = deny.contains(s);
-        let tries: [(&str, u32, &str, &dyn Fn() -> Result<i64, i32>); 2] = [
+        let tries: [(&str, u32, &str, Attempt<'_>); 2] = [
             ("x86_64", s.x86_64, if denied { "deny" } else { "allow" }, &|| call64(s, &low, parent)),
             ("i386", s.i386, "kill", &|| call32(s, &low, parent)),
         ];

@@ -68,7 +68,8 @@ fn parse(stdout: &str) -> Result<Record, String> {
         if let Some(rest) = line.strip_prefix("probe call ") {
             let f = fields(rest);
             let get = |k: &str| f.get(k).cloned().ok_or_else(|| format!("a record line has no {k}=: {line:?}"));
-            let call = Call { abi: get("abi")?, name: get("name")?, nr: get("nr")?, expect: get("expect")?, got: get("got")? };
+            let call =
+                Call { abi: get("abi")?, name: get("name")?, nr: get("nr")?, expect: get("expect")?, got: get("got")? };
             let key = (call.abi.clone(), call.name.clone());
             if r.calls.insert(key, call.clone()).is_some() {
                 return Err(format!(
@@ -142,10 +143,9 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     }
     let list = |v: Vec<&Call>| v.iter().map(|c| format!("{} ({})", c.name, c.nr)).collect::<Vec<_>>().join(", ");
     let (failures, good) = match part {
-        "denied" => (
-            wrong(deny(), EPERM),
-            format!("every denied x86_64 call failed with EPERM: {}", list(deny().collect())),
-        ),
+        "denied" => {
+            (wrong(deny(), EPERM), format!("every denied x86_64 call failed with EPERM: {}", list(deny().collect())))
+        }
         "allowed" => (wrong(allow(), "ok"), format!("the {} other x86_64 calls ran", calls - denied)),
         "foreign" => (wrong(door("i386"), SIGSYS), format!("all {calls} i386 calls (int 0x80) were killed by SIGSYS")),
         _ => {
@@ -153,7 +153,9 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
             let mode = status.get("seccomp").map_or("none", String::as_str);
             let filters = status.get("filters").map_or("none", String::as_str);
             if mode == "2" {
-                return Ok(format!("the probe's /proc/self/status: Seccomp: 2 (filter mode), Seccomp_filters: {filters}"));
+                return Ok(format!(
+                    "the probe's /proc/self/status: Seccomp: 2 (filter mode), Seccomp_filters: {filters}"
+                ));
             }
             return Err(bad(format!("the probe's /proc/self/status says Seccomp: {mode}, not 2 (a filter)")));
         }
