@@ -76,7 +76,8 @@ pub fn run(deny: &str, command: &[String]) -> anyhow::Result<Infallible> {
     let numbers: Vec<u32> = deny.iter().map(|s| s.x86_64).collect();
 
     let prog = build(&numbers);
-    eprint!("seccomp-run: the filter, {} instructions:\n{}", prog.len(), disassemble(&prog));
+    let plural = if prog.len() == 1 { "" } else { "s" };
+    eprint!("seccomp-run: the filter, {} instruction{plural}:\n{}", prog.len(), disassemble(&prog));
     if prog.is_empty() || prog.len() > libc::BPF_MAXINSNS as usize {
         bail!("a filter has 1 to {} instructions, not {}", libc::BPF_MAXINSNS, prog.len());
     }
