@@ -3,6 +3,7 @@
 //! itself (`filter::install`) and execs a command, which inherits it.
 
 pub mod catalogue;
+mod cbpf;
 mod filter;
 
 use std::convert::Infallible;
@@ -11,6 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use anyhow::{Context, bail};
+pub use cbpf::evaluate;
 pub use filter::{build, install};
 use libc::sock_filter;
 

@@ -1,4 +1,4 @@
-//! `probe DENY DIR`: the grader's probe, run under the student's filter.
+//! `probe DENY DIR [--wait]`: the grader's probe, run under the student's filter.
 //!
 //! It tries every syscall of the catalogue twice, once through the 64-bit
 //! door (`syscall`, the x86_64 table) and once through the 32-bit door
@@ -6,7 +6,8 @@
 //! the filter kills does not end the record. It writes one line per call
 //! with what the kernel answered, then the seccomp lines of its own
 //! `/proc/self/status`. DENY is the list the launcher was given, so each
-//! line also says what the lab expects.
+//! line also says what the lab expects. With `--wait` it then stays
+//! alive, so that `filter-dump` can read its filter from the kernel.
 
 use std::arch::asm;
 use std::ffi::CString;
@@ -220,11 +221,21 @@ fn run(deny: &str, dir: &str) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [deny, dir] = args.as_slice() else {
-        eprintln!("usage: probe DENY DIR (DENY: catalogue indices, as given to seccomp-run)");
-        return ExitCode::from(2);
+    let (deny, dir, wait) = match args.as_slice() {
+        [deny, dir] => (deny, dir, false),
+        [deny, dir, flag] if flag == "--wait" => (deny, dir, true),
+        _ => {
+            eprintln!("usage: probe DENY DIR [--wait] (DENY: catalogue indices, as given to seccomp-run)");
+            return ExitCode::from(2);
+        }
     };
     match run(deny, dir) {
+        Ok(()) if wait => {
+            // Alive, and still under the filter, while filter-dump reads it
+            // from the kernel; the agent stops it at the end of the run.
+            std::thread::sleep(std::time::Duration::from_secs(120));
+            ExitCode::SUCCESS
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("probe: {e}");

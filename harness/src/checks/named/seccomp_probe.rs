@@ -9,8 +9,15 @@
 //! # part: "denied"   every x86_64 call the deny list names failed with EPERM
 //! #       "allowed"  every other x86_64 call ran
 //! #       "foreign"  every i386 call was killed by SIGSYS
+//! #       "all"      the three above at once
 //! #       "status"   the probe's /proc/self/status said `Seccomp: 2`
+//! # pid_of = "probe"  (optional) the status line is of the process the
+//! #                   agent started for this step (after its exec)
 //! ```
+//!
+//! `filter-dump` writes the same lines with `filter` for `probe`: the
+//! answers of the filter the kernel holds on the probe, read with
+//! `PTRACE_SECCOMP_GET_FILTER` and run on each call by the grader.
 //!
 //! The record is a line per call, `probe call abi=x86_64 name=mkdir nr=83
 //! expect=deny got=errno:1`, and one `probe status seccomp=2 filters=1
@@ -30,8 +37,8 @@ use crate::checks::{ending, step};
 
 pub const CHECK: NamedCheck = NamedCheck { name: "seccomp_probe", validate, evaluate };
 
-const KEYS: &[&str] = &["record", "part", "calls", "denied"];
-const PARTS: &[&str] = &["denied", "allowed", "foreign", "status"];
+const KEYS: &[&str] = &["record", "part", "calls", "denied", "pid_of"];
+const PARTS: &[&str] = &["denied", "allowed", "foreign", "all", "status"];
 const EPERM: &str = "errno:1";
 const SIGSYS: &str = "signal:31";
 
@@ -65,7 +72,8 @@ fn fields(rest: &str) -> BTreeMap<String, String> {
 fn parse(stdout: &str) -> Result<Record, String> {
     let mut r = Record::default();
     for line in stdout.lines() {
-        if let Some(rest) = line.strip_prefix("probe call ") {
+        let line = line.strip_prefix("probe ").or_else(|| line.strip_prefix("filter ")).unwrap_or_default();
+        if let Some(rest) = line.strip_prefix("call ") {
             let f = fields(rest);
             let get = |k: &str| f.get(k).cloned().ok_or_else(|| format!("a record line has no {k}=: {line:?}"));
             let call =
@@ -77,7 +85,7 @@ fn parse(stdout: &str) -> Result<Record, String> {
                     call.abi, call.name
                 ));
             }
-        } else if let Some(rest) = line.strip_prefix("probe status ") {
+        } else if let Some(rest) = line.strip_prefix("status ") {
             if r.status.replace(fields(rest)).is_some() {
                 return Err("the record has two status lines: one did not come from the probe".into());
             }
@@ -103,6 +111,9 @@ fn validate(args: &toml::Table, steps: &HashSet<&str>) -> Result<(), String> {
     }
     count(args, "calls")?;
     count(args, "denied")?;
+    if args.contains_key("pid_of") {
+        step_arg(args, "pid_of", steps)?;
+    }
     Ok(())
 }
 
@@ -143,6 +154,18 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
     }
     let list = |v: Vec<&Call>| v.iter().map(|c| format!("{} ({})", c.name, c.nr)).collect::<Vec<_>>().join(", ");
     let (failures, good) = match part {
+        "all" => {
+            let mut all = wrong(deny(), EPERM);
+            all.extend(wrong(allow(), "ok"));
+            all.extend(wrong(door("i386"), SIGSYS));
+            (
+                all,
+                format!(
+                    "EPERM for the {denied} denied x86_64 calls, ALLOW for the other {}, SIGSYS for all {calls} i386 calls",
+                    calls - denied
+                ),
+            )
+        }
         "denied" => {
             (wrong(deny(), EPERM), format!("every denied x86_64 call failed with EPERM: {}", list(deny().collect())))
         }
@@ -152,23 +175,32 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
             let status = record.status.as_ref().ok_or_else(|| bad("the probe printed no status line".into()))?;
             let mode = status.get("seccomp").map_or("none", String::as_str);
             let filters = status.get("filters").map_or("none", String::as_str);
-            if mode == "2" {
-                return Ok(format!(
-                    "the probe's /proc/self/status: Seccomp: 2 (filter mode), Seccomp_filters: {filters}"
-                ));
+            if mode != "2" {
+                return Err(bad(format!("the probe's status says Seccomp: {mode}, not 2 (a filter)")));
             }
-            return Err(bad(format!("the probe's /proc/self/status says Seccomp: {mode}, not 2 (a filter)")));
+            let pid = status.get("pid").map_or("none", String::as_str);
+            if let Some(other) = args.get("pid_of").and_then(|v| v.as_str()) {
+                let started = step(obs, other)?.pid;
+                if started.map(|p| p.to_string()).as_deref() != Some(pid) {
+                    return Err(bad(format!(
+                        "the status is of process {pid}, but the process the agent started for `{other}` is {}",
+                        started.map_or("unknown".into(), |p| p.to_string())
+                    )));
+                }
+            }
+            return Ok(format!("process {pid}'s status: Seccomp: 2 (filter mode), Seccomp_filters: {filters}"));
         }
     };
     if failures.is_empty() {
         Ok(good)
     } else {
         let want = match part {
-            "denied" => "EPERM",
-            "allowed" => "to run",
-            _ => "SIGSYS",
+            "denied" => "expected EPERM, but ",
+            "allowed" => "expected to run, but ",
+            "foreign" => "expected SIGSYS, but ",
+            _ => "",
         };
-        Err(bad(format!("expected {want}, but {}", failures.join("; "))))
+        Err(bad(format!("{want}{}", failures.join("; "))))
     }
 }
 
@@ -234,6 +266,26 @@ probe status pid=123 seccomp=2 filters=1 no_new_privs=1
         let short: String = GOOD.lines().skip(1).map(|l| format!("{l}\n")).collect();
         let (_, detail) = evaluate(&args("foreign"), &obs(&short)).unwrap_err();
         assert!(detail.contains("x86_64 calls, not 3"), "{detail}");
+    }
+
+    #[test]
+    fn the_dump_is_read_like_the_record_and_its_pid_is_the_agents() {
+        let dump = GOOD.replace("probe ", "filter ");
+        let mut o = obs(&dump);
+        o.steps.get_mut("probe").unwrap().pid = Some(123);
+        let with_pid = |part: &str| {
+            let mut a = args(part);
+            a.insert("pid_of".into(), "probe".into());
+            a
+        };
+        assert!(evaluate(&with_pid("all"), &o).is_ok());
+        assert!(evaluate(&with_pid("status"), &o).is_ok());
+        o.steps.get_mut("probe").unwrap().pid = Some(124);
+        let (_, detail) = evaluate(&with_pid("status"), &o).unwrap_err();
+        assert!(detail.contains("process 123") && detail.contains("is 124"), "{detail}");
+        let wrong = obs(&dump.replace("nr=162 expect=allow got=ok", "nr=162 expect=allow got=errno:0"));
+        let (_, detail) = evaluate(&args("all"), &wrong).unwrap_err();
+        assert!(detail.contains("sync (162): errno 0"), "{detail}");
     }
 
     #[test]
