@@ -91,6 +91,7 @@ fn run(deny: &str) -> Result<(), String> {
             ("i386", AUDIT_ARCH_I386, s.i386, "kill"),
         ];
         for (abi, arch, nr, expect) in doors {
+            // ANCHOR: answer
             // The kernel runs every filter and keeps the most restrictive
             // answer: the lowest action, compared as a signed number.
             let mut answer = libc::SECCOMP_RET_ALLOW;
@@ -100,6 +101,7 @@ fn run(deny: &str) -> Result<(), String> {
                     answer = a;
                 }
             }
+            // ANCHOR_END: answer
             println!("filter call abi={abi} name={} nr={nr} expect={expect} got={}", s.name, got(answer));
         }
     }
