@@ -6,6 +6,7 @@ mod bpf_prog;
 mod call_records;
 mod exec_events;
 mod exec_parents;
+mod lsm_denials;
 mod map_shown;
 mod overhead;
 mod same_binary;
@@ -43,6 +44,7 @@ pub const REGISTRY: &[NamedCheck] = &[
     call_records::CHECK,
     exec_parents::CHECK,
     same_binary::CHECK,
+    lsm_denials::CHECK,
 ];
 
 /// The registered names, for error messages.
