@@ -23,9 +23,9 @@ fn main() -> anyhow::Result<()> {
     let tries: u32 = tries.parse().context("TRIES must be a number")?;
     for path in paths {
         for _ in 0..tries {
-            let path = path.clone();
+            let owned = path.clone();
             let (tid, errno) = thread::spawn(move || {
-                let errno = match std::fs::File::open(&path) {
+                let errno = match std::fs::File::open(&owned) {
                     Ok(_) => 0,
                     Err(e) => e.raw_os_error().unwrap_or(-1),
                 };
