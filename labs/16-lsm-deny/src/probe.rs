@@ -21,6 +21,7 @@ fn main() -> anyhow::Result<()> {
         bail!("usage: probe TRIES PATH...");
     };
     let tries: u32 = tries.parse().context("TRIES must be a number")?;
+    // ANCHOR: probe
     for path in paths {
         for _ in 0..tries {
             let owned = path.clone();
@@ -36,5 +37,6 @@ fn main() -> anyhow::Result<()> {
             println!("open pid={} tid={tid} uid={} gid={} path={path} errno={errno}", getpid(), getuid(), getgid());
         }
     }
+    // ANCHOR_END: probe
     Ok(())
 }
