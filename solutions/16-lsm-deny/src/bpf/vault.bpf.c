@@ -62,7 +62,8 @@ int BPF_PROG(deny_open, struct file *file, int ret)
 		// The upper half is the process (tgid), the lower the thread.
 		e->pid = bpf_get_current_pid_tgid() >> 32;
 		e->uid = uid;
-		bpf_probe_read_kernel_str(e->name, sizeof(e->name), file->f_path.dentry->d_name.name);
+		bpf_probe_read_kernel_str(e->name, sizeof(e->name),
+					  file->f_path.dentry->d_name.name);
 		bpf_ringbuf_submit(e, 0);
 	}
 	return -EPERM;
