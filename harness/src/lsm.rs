@@ -128,7 +128,7 @@ mod tests {
     fn an_active_bpf_lsm_lets_the_run_be_graded() {
         let m = manifest("requires_lsm = [\"bpf\"]");
         // /sys/kernel/security/lsm of Debian's 6.1, as the guest printed it.
-        let active = "capability,landlock,lockdown,yama,apparmor,tomoyo,bpf";
+        let active = "lockdown,capability,landlock,yama,apparmor,tomoyo,bpf";
         assert_eq!(refusal(&m, &observed(active, 0), "6.1"), None);
     }
 
