@@ -206,6 +206,8 @@ capture lab-12-starter 1 lab 12
 capture lab-12-solution 0 lab 12 --solution
 capture lab-15-starter 1 lab 15
 capture lab-15-solution 0 lab 15 --solution
+capture lab-16-starter 1 lab 16
+capture lab-16-solution 0 lab 16 --solution
 
 # Lab 11: what an fentry, an fexit, a kprobe and a kretprobe on do_unlinkat
 # cost per call, measured by the lab's own benchmark in the VM.

@@ -389,10 +389,11 @@ pub fn lab_points(m: &Manifest, verdicts: &[Verdict]) -> u32 {
 pub fn lab_plan(m: &Manifest) -> Plan {
     Plan {
         modules: Vec::new(),
-        steps: m
-            .steps
-            .iter()
-            .map(|s| Step {
+        // The harness's own look at the guest comes first, when the lab
+        // needs one.
+        steps: crate::lsm::step(m)
+            .into_iter()
+            .chain(m.steps.iter().map(|s| Step {
                 name: s.name.clone(),
                 run: s.run.clone(),
                 timeout_s: s.timeout_s.unwrap_or(DEFAULT_STEP_TIMEOUT_S),
@@ -402,7 +403,7 @@ pub fn lab_plan(m: &Manifest) -> Plan {
                 ready: s.ready.clone(),
                 env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 cwd: None,
-            })
+            }))
             .collect(),
         stream: false,
         shell: false,
@@ -636,6 +637,10 @@ pub fn run_built(
     let check_start = Instant::now();
     let mut obs = observations(&run.events);
     obs.built = shipped.sha256.clone();
+    // A hook that cannot run makes every verdict meaningless.
+    if let Some(why) = crate::lsm::refusal(m, &obs, &report.kernel) {
+        return Err(Error::Kernel(format!("{why}\n  console log: {}", run.log.display())));
+    }
     for step in m.steps.iter().filter(|s| s.show) {
         if let Some(r) = obs.steps.get(&step.name) {
             send(sink, EngineEvent::Shown { step: r.name.clone(), stdout: r.stdout.clone(), stderr: r.stderr.clone() });

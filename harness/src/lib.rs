@@ -21,6 +21,7 @@ pub mod incomplete;
 pub mod kernels;
 pub mod launch;
 pub mod learner;
+pub mod lsm;
 pub mod manifest;
 pub mod matrix;
 pub mod params;

@@ -56,6 +56,12 @@ pub struct Manifest {
     /// kernels whose default LSM list lacks bpf). Default: none.
     #[serde(default)]
     pub kernel_cmdline: Vec<String>,
+    /// Linux security modules that must be active in the guest (`["bpf"]`
+    /// for a BPF LSM lab): the harness reads the guest's list before the
+    /// first step and stops with a harness error, not a verdict, when one
+    /// is missing (see [`crate::lsm`]). Default: none.
+    #[serde(default)]
+    pub requires_lsm: Vec<String>,
     /// Kernel modules (names, without `.ko`) loaded before the first step.
     #[serde(default)]
     pub modules: Vec<String>,
@@ -433,6 +439,14 @@ pub fn validate(
             return Err(err(&format!("kernel_cmdline[{i}]"), format!("{item:?} is not one kernel parameter")));
         }
     }
+    for (i, name) in m.requires_lsm.iter().enumerate() {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return Err(err(
+                &format!("requires_lsm[{i}]"),
+                format!("{name:?} is not the name of an LSM, e.g. \"bpf\""),
+            ));
+        }
+    }
     if let Some(t) = m.timeout_s {
         check_timeout("timeout_s", t, 1800.0).map_err(|msg| err("timeout_s", msg))?;
     }
@@ -456,6 +470,9 @@ pub fn validate(
         let at = |f: &str| format!("steps[{i}].{f}");
         if s.name.trim().is_empty() {
             return Err(err(&at("name"), "must not be empty".into()));
+        }
+        if s.name == crate::lsm::STEP {
+            return Err(err(&at("name"), format!("{:?} is the harness's own step", s.name)));
         }
         if !step_names.insert(s.name.as_str()) {
             return Err(err(&at("name"), format!("{:?} is used by another step", s.name)));

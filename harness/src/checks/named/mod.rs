@@ -6,6 +6,7 @@ mod bpf_prog;
 mod call_records;
 mod exec_events;
 mod exec_parents;
+mod lsm_denials;
 mod map_shown;
 mod overhead;
 mod same_binary;
@@ -45,6 +46,7 @@ pub const REGISTRY: &[NamedCheck] = &[
     exec_parents::CHECK,
     same_binary::CHECK,
     seccomp_probe::CHECK,
+    lsm_denials::CHECK,
 ];
 
 /// The registered names, for error messages.
