@@ -156,9 +156,8 @@ fn enter_netns(name: &str) -> anyhow::Result<()> {
 fn with_ip_options(socket: &UdpSocket) -> anyhow::Result<()> {
     let options = [1u8; 4];
     // SAFETY: a valid socket and a 4-byte buffer whose length is passed.
-    let rc = unsafe {
-        libc::setsockopt(socket.as_raw_fd(), libc::IPPROTO_IP, libc::IP_OPTIONS, options.as_ptr().cast(), 4)
-    };
+    let rc =
+        unsafe { libc::setsockopt(socket.as_raw_fd(), libc::IPPROTO_IP, libc::IP_OPTIONS, options.as_ptr().cast(), 4) };
     if rc != 0 {
         bail!("setsockopt(IP_OPTIONS): {}", std::io::Error::last_os_error());
     }
@@ -232,7 +231,9 @@ fn run(c: &Config) -> anyhow::Result<bool> {
         let (socket, to) = if p.egress { (&out, PEER) } else { (&inb, HERE) };
         let mut payload = MAGIC.to_vec();
         payload.extend_from_slice(&(seq as u16).to_be_bytes());
-        socket.send_to(&payload, SocketAddrV4::new(to, p.port)).with_context(|| format!("sending to port {}", p.port))?;
+        socket
+            .send_to(&payload, SocketAddrV4::new(to, p.port))
+            .with_context(|| format!("sending to port {}", p.port))?;
         p.sent += 1;
     }
 
@@ -252,7 +253,10 @@ fn run(c: &Config) -> anyhow::Result<bool> {
 
     let counts = read_counts(&c.counts)?;
     let (mut through, mut blocked_out, mut blocked_in, mut counted) = (true, true, true, true);
-    println!("{:<8} {:>5}  {:<7}  {:>4} {:>7}  {:>6} {:>7}", "hook", "port", "rule", "sent", "arrived", "passed", "dropped");
+    println!(
+        "{:<8} {:>5}  {:<7}  {:>4} {:>7}  {:>6} {:>7}",
+        "hook", "port", "rule", "sent", "arrived", "passed", "dropped"
+    );
     for p in &probes {
         let allowed = c.allowed(p.port);
         let (passed, dropped) = counts.get(&p.port).copied().unwrap_or((0, 0));
@@ -289,7 +293,9 @@ fn run(c: &Config) -> anyhow::Result<bool> {
     for (port, (passed, dropped)) in &counts {
         if !probes.iter().any(|p| p.port == *port) {
             counted = false;
-            println!("counts has port {port} (passed {passed}, dropped {dropped}), to which the probe sent nothing: WRONG");
+            println!(
+                "counts has port {port} (passed {passed}, dropped {dropped}), to which the probe sent nothing: WRONG"
+            );
         }
     }
     let verdict = |ok: bool| if ok { "ok" } else { "WRONG" };
