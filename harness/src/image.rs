@@ -233,6 +233,7 @@ pub const TOOLS: &[Tool] = &[
         candidates: &["/usr/bin/ip", "/bin/ip", "/sbin/ip", "/usr/sbin/ip"],
         package: "iproute2",
     },
+    Tool { guest: "/sbin/tc", candidates: &["/usr/sbin/tc", "/sbin/tc"], package: "iproute2" },
 ];
 
 pub const BUSYBOX: Tool =

@@ -1,0 +1,350 @@
+//! `udp-probe SEED NETNS --allow="PORT ..." --range LO HI --counts PIN`:
+//! the grader's traffic (given; not part of the exercise).
+//!
+//! The firewall sits on wbfw0, this namespace's end of a veth pair whose
+//! other end is in the network namespace NETNS (`ip netns add`). The probe
+//! opens its receiving sockets on both sides, then sends UDP datagrams both
+//! ways: out of wbfw0 (its egress hook) to ports of the peer, and from the
+//! peer into wbfw0 (its ingress hook) to ports of this side. Which ports,
+//! and how many datagrams each, are drawn from SEED; among them are both
+//! ends of the allowed range and the ports just outside it, ports of the
+//! allowed list, and ports that nothing allows. The datagrams coming in
+//! carry IP options, so their IP header is longer than 20 bytes.
+//!
+//! What arrived at the probe's own sockets is the ground truth: a datagram
+//! to an allowed port must arrive, one to any other port must not. Then the
+//! probe reads the pinned `counts` map and holds it against what it sent:
+//! one datagram is one packet, so the counts are exact. It prints one line
+//! per port and one verdict line per property, which the checks read.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::ExitCode;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
+
+/// This side of the veth pair (wbfw0, where the firewall is) and the peer.
+const HERE: Ipv4Addr = Ipv4Addr::new(10, 14, 0, 1);
+const PEER: Ipv4Addr = Ipv4Addr::new(10, 14, 0, 2);
+/// Marks the probe's own datagrams.
+const MAGIC: &[u8; 8] = b"wblab14!";
+
+/// splitmix64: a small generator, seeded, the same on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// An integer in lo..=hi.
+    fn range(&mut self, lo: u16, hi: u16) -> u16 {
+        lo + (self.next() % (u64::from(hi - lo) + 1)) as u16
+    }
+}
+
+#[derive(Debug)]
+struct Config {
+    seed: u64,
+    netns: String,
+    allow: Vec<u16>,
+    range: (u16, u16),
+    counts: String,
+}
+
+fn parse(args: &[String]) -> anyhow::Result<Config> {
+    let usage = "usage: udp-probe SEED NETNS --allow=\"PORT ...\" --range LO HI --counts PIN";
+    let [seed, netns, rest @ ..] = args else { bail!(usage) };
+    let mut c = Config {
+        seed: seed.parse().context("SEED")?,
+        netns: netns.clone(),
+        allow: vec![],
+        range: (1, 0),
+        counts: String::new(),
+    };
+    let mut rest = rest.iter();
+    while let Some(flag) = rest.next() {
+        if let Some(list) = flag.strip_prefix("--allow=") {
+            c.allow = list.split([' ', ',']).filter(|w| !w.is_empty()).map(str::parse).collect::<Result<_, _>>()?;
+        } else if flag == "--range" {
+            let (Some(lo), Some(hi)) = (rest.next(), rest.next()) else { bail!(usage) };
+            c.range = (lo.parse()?, hi.parse()?);
+        } else if flag == "--counts" {
+            c.counts = rest.next().context(usage)?.clone();
+        } else {
+            bail!("unknown option {flag}: {usage}");
+        }
+    }
+    if c.allow.len() < 4 || c.range.0 + 2 > c.range.1 || c.counts.is_empty() {
+        bail!("the probe needs 4 allowed ports, a range of at least 3 and the counts pin: {usage}");
+    }
+    Ok(c)
+}
+
+impl Config {
+    fn allowed(&self, port: u16) -> bool {
+        (self.range.0..=self.range.1).contains(&port) || self.allow.contains(&port)
+    }
+}
+
+/// One port probed in one direction.
+struct Probe {
+    /// true: out of wbfw0 (egress); false: into wbfw0 (ingress).
+    egress: bool,
+    port: u16,
+    sent: u64,
+    arrived: u64,
+    receiver: UdpSocket,
+}
+
+impl Probe {
+    fn direction(&self) -> &'static str {
+        if self.egress { "egress" } else { "ingress" }
+    }
+}
+
+/// The ports each way: the range's ends and the ports just past them, the
+/// allowed list, a port inside the range, and ports no rule allows.
+fn plan(c: &Config, rng: &mut Rng) -> (Vec<u16>, Vec<u16>, u16) {
+    let (lo, hi) = c.range;
+    let mut taken: Vec<u16> = vec![];
+    let denied = |rng: &mut Rng, taken: &mut Vec<u16>| loop {
+        let p = rng.range(1024, 60999);
+        if !c.allowed(p) && !taken.contains(&p) && !c.allowed(p.swap_bytes()) {
+            taken.push(p);
+            return p;
+        }
+    };
+    let mut egress = vec![c.allow[0], c.allow[1], lo, hi + 1];
+    let mut ingress = vec![c.allow[2], c.allow[3], hi, lo - 1, rng.range(lo + 1, hi - 1)];
+    taken.extend(egress.iter().chain(&ingress));
+    for _ in 0..2 {
+        egress.push(denied(rng, &mut taken));
+        ingress.push(denied(rng, &mut taken));
+    }
+    // The senders' own port: one nothing allows, outside the range the
+    // kernel picks ephemeral ports from.
+    let source = loop {
+        let p = rng.range(61000, 65000);
+        if !c.allowed(p) {
+            break p;
+        }
+    };
+    (egress, ingress, source)
+}
+
+fn enter_netns(name: &str) -> anyhow::Result<()> {
+    let path = format!("/run/netns/{name}");
+    let ns = File::open(&path).with_context(|| format!("opening {path} (made by `ip netns add {name}`)"))?;
+    // SAFETY: a valid namespace file descriptor; this process has one thread.
+    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        bail!("setns({path}): {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Four no-operation options: an IP header of 24 bytes (IHL 6).
+fn with_ip_options(socket: &UdpSocket) -> anyhow::Result<()> {
+    let options = [1u8; 4];
+    // SAFETY: a valid socket and a 4-byte buffer whose length is passed.
+    let rc =
+        unsafe { libc::setsockopt(socket.as_raw_fd(), libc::IPPROTO_IP, libc::IP_OPTIONS, options.as_ptr().cast(), 4) };
+    if rc != 0 {
+        bail!("setsockopt(IP_OPTIONS): {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn receiver(ip: Ipv4Addr, port: u16) -> anyhow::Result<UdpSocket> {
+    let s = UdpSocket::bind(SocketAddrV4::new(ip, port)).with_context(|| format!("binding {ip}:{port}"))?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+/// Reads every datagram waiting on the probe's sockets.
+fn drain(probes: &mut [Probe]) {
+    let mut buf = [0u8; 64];
+    for p in probes {
+        while let Ok(n) = p.receiver.recv(&mut buf) {
+            if n >= MAGIC.len() + 2 && &buf[..MAGIC.len()] == MAGIC {
+                p.arrived += 1;
+            }
+        }
+    }
+}
+
+/// The pinned `counts` map: port (host byte order) to (passed, dropped).
+fn read_counts(pin: &str) -> anyhow::Result<BTreeMap<u16, (u64, u64)>> {
+    let map = MapHandle::from_pinned_path(pin).with_context(|| format!("opening the pinned map {pin}"))?;
+    let mut counts = BTreeMap::new();
+    for key in map.keys() {
+        let Some(value) = map.lookup(&key, MapFlags::ANY)? else { continue };
+        if key.len() != 2 || value.len() != 16 {
+            bail!("{pin}: a key of {} bytes and a value of {} bytes, not 2 and 16", key.len(), value.len());
+        }
+        let port = u16::from_ne_bytes([key[0], key[1]]);
+        let word = |i: usize| u64::from_ne_bytes(value[i..i + 8].try_into().expect("8 bytes"));
+        counts.insert(port, (word(0), word(8)));
+    }
+    Ok(counts)
+}
+
+fn run(c: &Config) -> anyhow::Result<bool> {
+    let mut rng = Rng(c.seed ^ 0x7c5f_1a3b_0014_0014);
+    let (egress, ingress, source) = plan(c, &mut rng);
+
+    // This side: the receivers for ingress, the sender for egress.
+    let mut probes = vec![];
+    for &port in &ingress {
+        probes.push(Probe { egress: false, port, sent: 0, arrived: 0, receiver: receiver(HERE, port)? });
+    }
+    let out = UdpSocket::bind(SocketAddrV4::new(HERE, source)).context("binding the egress sender")?;
+    // The peer's side: sockets keep the namespace they were made in.
+    enter_netns(&c.netns)?;
+    for &port in &egress {
+        probes.push(Probe { egress: true, port, sent: 0, arrived: 0, receiver: receiver(PEER, port)? });
+    }
+    let inb = UdpSocket::bind(SocketAddrV4::new(PEER, source)).context("binding the ingress sender")?;
+    with_ip_options(&inb)?;
+
+    // The datagrams, interleaved: 1 to 3 per port, in a seeded order.
+    let mut queue = vec![];
+    for (i, _) in probes.iter().enumerate() {
+        for _ in 0..rng.range(1, 3) {
+            queue.push(i);
+        }
+    }
+    for i in (1..queue.len()).rev() {
+        queue.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    for (seq, &i) in queue.iter().enumerate() {
+        let p = &mut probes[i];
+        let (socket, to) = if p.egress { (&out, PEER) } else { (&inb, HERE) };
+        let mut payload = MAGIC.to_vec();
+        payload.extend_from_slice(&(seq as u16).to_be_bytes());
+        socket
+            .send_to(&payload, SocketAddrV4::new(to, p.port))
+            .with_context(|| format!("sending to port {}", p.port))?;
+        p.sent += 1;
+    }
+
+    // Wait for what should arrive, then a little longer for what should not.
+    let expected: u64 = probes.iter().filter(|p| c.allowed(p.port)).map(|p| p.sent).sum();
+    let start = Instant::now();
+    loop {
+        drain(&mut probes);
+        let arrived: u64 = probes.iter().map(|p| p.arrived).sum();
+        if arrived >= expected || start.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(300));
+    drain(&mut probes);
+
+    let counts = read_counts(&c.counts)?;
+    let (mut through, mut blocked_out, mut blocked_in, mut counted) = (true, true, true, true);
+    println!(
+        "{:<8} {:>5}  {:<7}  {:>4} {:>7}  {:>6} {:>7}",
+        "hook", "port", "rule", "sent", "arrived", "passed", "dropped"
+    );
+    for p in &probes {
+        let allowed = c.allowed(p.port);
+        let (passed, dropped) = counts.get(&p.port).copied().unwrap_or((0, 0));
+        let want_counts = if allowed { (p.sent, 0) } else { (0, p.sent) };
+        let mut wrong = vec![];
+        if allowed && p.arrived != p.sent {
+            through = false;
+            wrong.push("an allowed datagram did not arrive");
+        }
+        if !allowed && p.arrived != 0 {
+            if p.egress {
+                blocked_out = false;
+            } else {
+                blocked_in = false;
+            }
+            wrong.push("a blocked datagram arrived");
+        }
+        if (passed, dropped) != want_counts {
+            counted = false;
+            wrong.push("wrong counts");
+        }
+        println!(
+            "{:<8} {:>5}  {:<7}  {:>4} {:>7}  {:>6} {:>7}  {}",
+            p.direction(),
+            p.port,
+            if allowed { "allow" } else { "drop" },
+            p.sent,
+            p.arrived,
+            passed,
+            dropped,
+            if wrong.is_empty() { "ok".to_string() } else { format!("WRONG: {}", wrong.join(", ")) }
+        );
+    }
+    for (port, (passed, dropped)) in &counts {
+        if !probes.iter().any(|p| p.port == *port) {
+            counted = false;
+            println!(
+                "counts has port {port} (passed {passed}, dropped {dropped}), to which the probe sent nothing: WRONG"
+            );
+        }
+    }
+    let verdict = |ok: bool| if ok { "ok" } else { "WRONG" };
+    println!("verdict allowed-through: {}", verdict(through));
+    println!("verdict egress-blocked: {}", verdict(blocked_out));
+    println!("verdict ingress-blocked: {}", verdict(blocked_in));
+    println!("verdict counts: {}", verdict(counted));
+    Ok(through && blocked_out && blocked_in && counted)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse(&args).and_then(|c| run(&c)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("udp-probe: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            seed: 7,
+            netns: "x".into(),
+            allow: vec![20001, 21002, 22003, 23004],
+            range: (30010, 30020),
+            counts: "/x".into(),
+        }
+    }
+
+    #[test]
+    fn the_plan_probes_each_edge_once_and_distinct_ports() {
+        let c = config();
+        for seed in 0..200 {
+            let (e, i, source) = plan(&c, &mut Rng(seed));
+            let mut all: Vec<u16> = e.iter().chain(&i).copied().collect();
+            assert!(all.contains(&30009) && all.contains(&30010) && all.contains(&30020) && all.contains(&30021));
+            all.sort_unstable();
+            all.dedup();
+            assert_eq!(all.len(), e.len() + i.len());
+            assert!(!c.allowed(source) && !all.contains(&source));
+            assert_eq!(e.iter().filter(|p| !c.allowed(**p)).count(), 3);
+            assert_eq!(i.iter().filter(|p| !c.allowed(**p)).count(), 3);
+        }
+    }
+}
