@@ -9,6 +9,7 @@ mod exec_parents;
 mod map_shown;
 mod overhead;
 mod same_binary;
+mod snmp_counts;
 mod strace_bpf;
 mod strace_table;
 mod syscall_calls;
@@ -43,6 +44,7 @@ pub const REGISTRY: &[NamedCheck] = &[
     call_records::CHECK,
     exec_parents::CHECK,
     same_binary::CHECK,
+    snmp_counts::CHECK,
 ];
 
 /// The registered names, for error messages.

@@ -1,0 +1,310 @@
+//! `traffic NETNS LOCAL PEER PINGS ECHOES TCP_PORT MESSAGES BLOCKED OTHERS... -- DATAGRAMS...`
+//!
+//! The grader's workload and its record. This process stays in the
+//! namespace of the interface with the XDP program (address LOCAL) and
+//! receives there; one of its threads moves into the network namespace
+//! NETNS (address PEER) and sends from it, so that everything it sends
+//! arrives through the XDP program:
+//!
+//! - PINGS ICMP echo requests from the peer to LOCAL (to be dropped);
+//! - ECHOES echo requests from here to the peer, whose replies come back
+//!   through the program (to be passed);
+//! - UDP datagrams to the port BLOCKED (to be dropped) and to each of the
+//!   OTHERS (to be passed): DATAGRAMS gives how many to each, BLOCKED's
+//!   first; they are sent interleaved;
+//! - a TCP connection to TCP_PORT carrying MESSAGES messages, each echoed.
+//!
+//! It prints, as JSON on stdout, what it sent and what arrived, read from
+//! its own sockets: what the kernel delivered to them.
+
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::OwnedFd;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use nix::sched::{CloneFlags, setns};
+use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, socket};
+
+/// How long to wait for an answer that may never come.
+const WAIT: Duration = Duration::from_millis(1500);
+
+struct Plan {
+    netns: String,
+    local: Ipv4Addr,
+    peer: Ipv4Addr,
+    pings: u16,
+    echoes: u16,
+    /// (port, datagrams), the blocked port first.
+    ports: Vec<(u16, u32)>,
+    tcp_port: u16,
+    messages: u32,
+}
+
+fn number<T: std::str::FromStr>(what: &str, text: &str) -> anyhow::Result<T> {
+    text.trim().parse().map_err(|_| anyhow::anyhow!("{what}: {text:?} is not a number in range"))
+}
+
+impl Plan {
+    fn parse(args: &[String]) -> anyhow::Result<Self> {
+        let usage = "usage: traffic NETNS LOCAL PEER PINGS ECHOES TCP_PORT MESSAGES BLOCKED OTHERS... -- DATAGRAMS...";
+        let [netns, local, peer, pings, echoes, tcp_port, messages, rest @ ..] = args else { bail!(usage) };
+        let split = rest.iter().position(|a| a == "--").context(usage)?;
+        let ports = rest[..split].iter().map(|p| number::<u16>("a UDP port", p)).collect::<anyhow::Result<Vec<_>>>()?;
+        let counts = rest[split + 1..].iter().map(|n| number::<u32>("DATAGRAMS", n)).collect::<anyhow::Result<Vec<_>>>()?;
+        ensure!(!ports.is_empty(), "{usage}");
+        ensure!(counts.len() == ports.len(), "DATAGRAMS needs one count per port ({} ports)", ports.len());
+        let mut seen = std::collections::BTreeSet::new();
+        ensure!(ports.iter().all(|p| seen.insert(*p)), "the UDP ports must differ: {ports:?}");
+        Ok(Plan {
+            netns: netns.clone(),
+            local: local.parse().context("LOCAL")?,
+            peer: peer.parse().context("PEER")?,
+            pings: number("PINGS", pings)?,
+            echoes: number("ECHOES", echoes)?,
+            ports: ports.into_iter().zip(counts).collect(),
+            tcp_port: number("TCP_PORT", tcp_port)?,
+            messages: number("MESSAGES", messages)?,
+        })
+    }
+}
+
+/// An ICMP "ping socket": the kernel fills in the identifier and the
+/// checksum and hands back only the replies meant for this socket. It is
+/// allowed to the groups in net.ipv4.ping_group_range.
+fn ping_socket() -> anyhow::Result<UdpSocket> {
+    let fd: OwnedFd = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, SockProtocol::Icmp)
+        .context("failed to open an ICMP ping socket (is net.ipv4.ping_group_range set?)")?;
+    Ok(UdpSocket::from(fd))
+}
+
+/// Sends `count` echo requests to `to`.
+fn send_pings(socket: &UdpSocket, to: Ipv4Addr, count: u16) -> anyhow::Result<()> {
+    for seq in 1..=count {
+        // type 8 (echo request), code 0, checksum and identifier left to
+        // the kernel, sequence number, then a payload.
+        let mut packet = vec![8, 0, 0, 0, 0, 0];
+        packet.extend_from_slice(&seq.to_be_bytes());
+        packet.extend_from_slice(b"workbook lab 13 ping");
+        socket.send_to(&packet, SocketAddrV4::new(to, 0)).with_context(|| format!("failed to ping {to}"))?;
+    }
+    Ok(())
+}
+
+/// Counts the distinct echo replies that arrive before the deadline, or
+/// until all `expected` have.
+fn count_replies(socket: &UdpSocket, expected: u16, deadline: Instant) -> anyhow::Result<u16> {
+    let mut answered = std::collections::BTreeSet::new();
+    let mut buf = [0u8; 256];
+    while answered.len() < usize::from(expected) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        socket.set_read_timeout(Some(left))?;
+        match socket.recv(&mut buf) {
+            Ok(n) if n >= 8 && buf[0] == 0 => {
+                answered.insert(u16::from_be_bytes([buf[6], buf[7]]));
+            }
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) => return Err(e).context("failed to read echo replies"),
+        }
+    }
+    Ok(answered.len() as u16)
+}
+
+/// The message number `i` of the TCP exchange.
+fn message(i: u32) -> Vec<u8> {
+    (0..40 + i % 50).map(|j| b'a' + ((i * 7 + j) % 26) as u8).collect()
+}
+
+/// What the peer saw.
+struct PeerRecord {
+    pings_answered: u16,
+    tcp_echoed: u32,
+    tcp_error: Option<String>,
+}
+
+/// The sending side, in the peer's namespace.
+fn peer_side(plan: &Plan) -> anyhow::Result<PeerRecord> {
+    let path = ["/run/netns", "/var/run/netns"]
+        .iter()
+        .map(|dir| format!("{dir}/{}", plan.netns))
+        .find(|p| std::path::Path::new(p).exists())
+        .with_context(|| format!("no network namespace named {}", plan.netns))?;
+    let ns = File::open(&path).with_context(|| format!("failed to open {path}"))?;
+    // setns() moves this thread only: sockets it opens from now on belong
+    // to the peer's namespace.
+    setns(&ns, CloneFlags::CLONE_NEWNET).with_context(|| format!("failed to enter {path}"))?;
+
+    let pinger = ping_socket()?;
+    send_pings(&pinger, plan.local, plan.pings)?;
+
+    let udp = UdpSocket::bind(SocketAddrV4::new(plan.peer, 0)).context("failed to open a UDP socket")?;
+    let most = plan.ports.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    for round in 0..most {
+        for (port, count) in plan.ports.iter().filter(|(_, n)| *n > round) {
+            let _ = count;
+            let payload = format!("datagram {round} to port {port}");
+            udp.send_to(payload.as_bytes(), SocketAddrV4::new(plan.local, *port))
+                .with_context(|| format!("failed to send to UDP port {port}"))?;
+        }
+    }
+
+    let (tcp_echoed, tcp_error) = match tcp_exchange(plan) {
+        Ok(n) => (n, None),
+        Err(e) => (0, Some(format!("{e:#}"))),
+    };
+    let pings_answered = count_replies(&pinger, plan.pings, Instant::now() + WAIT)?;
+    Ok(PeerRecord { pings_answered, tcp_echoed, tcp_error })
+}
+
+/// Sends each message and reads it back; returns how many came back whole.
+fn tcp_exchange(plan: &Plan) -> anyhow::Result<u32> {
+    let to = SocketAddr::V4(SocketAddrV4::new(plan.local, plan.tcp_port));
+    let mut stream = TcpStream::connect_timeout(&to, Duration::from_secs(5)).context("TCP connect failed")?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut echoed = 0;
+    for i in 0..plan.messages {
+        let sent = message(i);
+        stream.write_all(&sent).context("TCP send failed")?;
+        let mut back = vec![0u8; sent.len()];
+        stream.read_exact(&mut back).with_context(|| format!("message {i} did not come back"))?;
+        if back == sent {
+            echoed += 1;
+        }
+    }
+    // Close this side first and wait for the other's close, so that the
+    // last segments have been sent when the program ends.
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).context("waiting for the other side's close")?;
+    Ok(echoed)
+}
+
+/// The receiving side of the TCP exchange: echoes everything until the
+/// peer closes.
+fn tcp_echo(listener: TcpListener) -> anyhow::Result<()> {
+    listener.set_nonblocking(true)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e).context("no TCP connection came"),
+        }
+    };
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).context("TCP receive failed")?;
+        if n == 0 {
+            return Ok(());
+        }
+        stream.write_all(&buf[..n]).context("TCP echo failed")?;
+    }
+}
+
+/// Reads every datagram waiting on `socket`, waiting at most `grace` for
+/// the next one.
+fn drain(socket: &UdpSocket, grace: Duration) -> anyhow::Result<u32> {
+    socket.set_read_timeout(Some(grace))?;
+    let mut buf = [0u8; 256];
+    let mut received = 0;
+    loop {
+        match socket.recv(&mut buf) {
+            Ok(_) => received += 1,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Ok(received),
+            Err(e) => return Err(e).context("UDP receive failed"),
+        }
+    }
+}
+
+fn run(plan: &Plan) -> anyhow::Result<String> {
+    // Every receiving socket is open before anything is sent.
+    let udp: Vec<UdpSocket> = plan
+        .ports
+        .iter()
+        .map(|(port, _)| {
+            UdpSocket::bind(SocketAddrV4::new(plan.local, *port)).with_context(|| format!("failed to bind UDP {port}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let listener = TcpListener::bind(SocketAddrV4::new(plan.local, plan.tcp_port))
+        .with_context(|| format!("failed to listen on TCP port {}", plan.tcp_port))?;
+    let pinger = ping_socket()?;
+
+    let (peer, server) = thread::scope(|scope| {
+        let server = scope.spawn(move || tcp_echo(listener));
+        let peer = scope.spawn(|| peer_side(plan));
+        (peer.join(), server.join())
+    });
+    let peer = peer.map_err(|_| anyhow::anyhow!("the peer's thread panicked"))??;
+    let server_error = match server {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("{e:#}")),
+        Err(_) => Some("the TCP server panicked".into()),
+    };
+
+    send_pings(&pinger, plan.peer, plan.echoes)?;
+    let echoes_answered = count_replies(&pinger, plan.echoes, Instant::now() + 2 * WAIT)?;
+
+    let mut entries = Vec::new();
+    let (mut blocked_received, mut open_lost) = (0, 0);
+    for (i, (socket, (port, sent))) in udp.iter().zip(&plan.ports).enumerate() {
+        let received = drain(socket, Duration::from_millis(300))?;
+        if i == 0 {
+            blocked_received = received;
+        } else {
+            open_lost += sent.saturating_sub(received);
+        }
+        eprintln!(
+            "udp port {port:>5} ({}): sent {sent:>3}, received {received:>3}",
+            if i == 0 { "blocked" } else { "open" }
+        );
+        entries.push(format!(
+            "{{\"port\": {port}, \"blocked\": {}, \"sent\": {sent}, \"received\": {received}}}",
+            i == 0
+        ));
+    }
+    let tcp_error = peer.tcp_error.or(server_error);
+    let tcp_ok = tcp_error.is_none() && peer.tcp_echoed == plan.messages;
+    eprintln!("pings from the peer: sent {}, answered {}", plan.pings, peer.pings_answered);
+    eprintln!("pings to the peer:   sent {}, answered {}", plan.echoes, echoes_answered);
+    eprintln!("tcp: {} of {} messages echoed{}", peer.tcp_echoed, plan.messages, match &tcp_error {
+        Some(e) => format!(" ({e})"),
+        None => String::new(),
+    });
+    Ok(format!(
+        concat!(
+            "{{\"peer_pings\": {{\"sent\": {}, \"answered\": {}}},\n",
+            " \"echoes\": {{\"sent\": {}, \"answered\": {}, \"lost\": {}}},\n",
+            " \"udp\": [{}],\n",
+            " \"blocked_received\": {}, \"open_lost\": {},\n",
+            " \"tcp\": {{\"messages\": {}, \"echoed\": {}, \"ok\": {}}}}}"
+        ),
+        plan.pings,
+        peer.pings_answered,
+        plan.echoes,
+        echoes_answered,
+        plan.echoes - echoes_answered,
+        entries.join(", "),
+        blocked_received,
+        open_lost,
+        plan.messages,
+        peer.tcp_echoed,
+        tcp_ok,
+    ))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let plan = Plan::parse(&args)?;
+    println!("{}", run(&plan)?);
+    Ok(())
+}
