@@ -20,7 +20,7 @@
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,23 @@ impl Plan {
             messages: number("MESSAGES", messages)?,
         })
     }
+}
+
+/// Three no-operation options and the end of the list: the IP header of
+/// every packet sent with them is 24 bytes long (IHL 6), not 20, and the
+/// next header starts 4 bytes later.
+const NOP_OPTIONS: [u8; 4] = [1, 1, 1, 0];
+
+fn with_ip_options(socket: &impl AsRawFd) -> anyhow::Result<()> {
+    let len = NOP_OPTIONS.len() as libc::socklen_t;
+    // SAFETY: the option value is a live 4-byte array and len is its size.
+    let rc = unsafe {
+        libc::setsockopt(socket.as_raw_fd(), libc::IPPROTO_IP, libc::IP_OPTIONS, NOP_OPTIONS.as_ptr().cast(), len)
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("failed to set IP options");
+    }
+    Ok(())
 }
 
 /// An ICMP "ping socket": the kernel fills in the identifier and the
@@ -140,14 +157,20 @@ fn peer_side(plan: &Plan) -> anyhow::Result<PeerRecord> {
     // to the peer's namespace.
     setns(&ns, CloneFlags::CLONE_NEWNET).with_context(|| format!("failed to enter {path}"))?;
 
+    // The pings to be dropped carry IP options, as do half of the UDP
+    // datagrams: a program that takes the IP header for 20 bytes long
+    // looks for the next header in the wrong place.
     let pinger = ping_socket()?;
+    with_ip_options(&pinger)?;
     send_pings(&pinger, plan.local, plan.pings)?;
 
-    let udp = UdpSocket::bind(SocketAddrV4::new(plan.peer, 0)).context("failed to open a UDP socket")?;
+    let open_udp = || UdpSocket::bind(SocketAddrV4::new(plan.peer, 0)).context("failed to open a UDP socket");
+    let (plain, optioned) = (open_udp()?, open_udp()?);
+    with_ip_options(&optioned)?;
     let most = plan.ports.iter().map(|(_, n)| *n).max().unwrap_or(0);
     for round in 0..most {
-        for (port, count) in plan.ports.iter().filter(|(_, n)| *n > round) {
-            let _ = count;
+        for (i, (port, _)) in plan.ports.iter().enumerate().filter(|(_, (_, n))| *n > round) {
+            let udp = if (round as usize + i) % 2 == 0 { &plain } else { &optioned };
             let payload = format!("datagram {round} to port {port}");
             udp.send_to(payload.as_bytes(), SocketAddrV4::new(plan.local, *port))
                 .with_context(|| format!("failed to send to UDP port {port}"))?;
