@@ -204,6 +204,8 @@ capture lab-11-starter 1 lab 11
 capture lab-11-solution 0 lab 11 --solution
 capture lab-12-starter 1 lab 12
 capture lab-12-solution 0 lab 12 --solution
+capture lab-13-starter 1 lab 13
+capture lab-13-solution 0 lab 13 --solution
 
 # Lab 11: what an fentry, an fexit, a kprobe and a kretprobe on do_unlinkat
 # cost per call, measured by the lab's own benchmark in the VM.
