@@ -40,12 +40,14 @@ fn main() -> anyhow::Result<()> {
     // (SKB_MODE) would run it later, on an skb, for any device.
     let xdp = Xdp::new(skel.progs.xdp_drop_count.as_fd());
     let flags = XdpFlags::DRV_MODE | XdpFlags::UPDATE_IF_NOEXIST;
-    xdp.attach(ifindex, flags).with_context(|| format!("failed to attach the XDP program to {iface} in driver mode"))?;
+    xdp.attach(ifindex, flags)
+        .with_context(|| format!("failed to attach the XDP program to {iface} in driver mode"))?;
     eprintln!("Attached xdp_drop_count to {iface} (ifindex {ifindex}) in driver mode, dropping UDP port {port}.");
 
     let _ = stopped.recv();
     let totals = totals(&skel.maps.counts);
-    xdp.detach(ifindex, XdpFlags::DRV_MODE).with_context(|| format!("failed to detach the XDP program from {iface}"))?;
+    xdp.detach(ifindex, XdpFlags::DRV_MODE)
+        .with_context(|| format!("failed to detach the XDP program from {iface}"))?;
     let totals = totals?;
     println!("{:>8} {:<6} {:>8}", "protocol", "name", "packets");
     for (protocol, packets) in totals.iter().enumerate().filter(|(_, n)| **n > 0) {

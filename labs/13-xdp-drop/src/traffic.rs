@@ -53,7 +53,8 @@ impl Plan {
         let [netns, local, peer, pings, echoes, tcp_port, messages, rest @ ..] = args else { bail!(usage) };
         let split = rest.iter().position(|a| a == "--").context(usage)?;
         let ports = rest[..split].iter().map(|p| number::<u16>("a UDP port", p)).collect::<anyhow::Result<Vec<_>>>()?;
-        let counts = rest[split + 1..].iter().map(|n| number::<u32>("DATAGRAMS", n)).collect::<anyhow::Result<Vec<_>>>()?;
+        let counts =
+            rest[split + 1..].iter().map(|n| number::<u32>("DATAGRAMS", n)).collect::<anyhow::Result<Vec<_>>>()?;
         ensure!(!ports.is_empty(), "{usage}");
         ensure!(counts.len() == ports.len(), "DATAGRAMS needs one count per port ({} ports)", ports.len());
         let mut seen = std::collections::BTreeSet::new();
@@ -290,19 +291,22 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             "udp port {port:>5} ({}): sent {sent:>3}, received {received:>3}",
             if i == 0 { "blocked" } else { "open" }
         );
-        entries.push(format!(
-            "{{\"port\": {port}, \"blocked\": {}, \"sent\": {sent}, \"received\": {received}}}",
-            i == 0
-        ));
+        entries
+            .push(format!("{{\"port\": {port}, \"blocked\": {}, \"sent\": {sent}, \"received\": {received}}}", i == 0));
     }
     let tcp_error = peer.tcp_error.or(server_error);
     let tcp_ok = tcp_error.is_none() && peer.tcp_echoed == plan.messages;
     eprintln!("pings from the peer: sent {}, answered {}", plan.pings, peer.pings_answered);
     eprintln!("pings to the peer:   sent {}, answered {}", plan.echoes, echoes_answered);
-    eprintln!("tcp: {} of {} messages echoed{}", peer.tcp_echoed, plan.messages, match &tcp_error {
-        Some(e) => format!(" ({e})"),
-        None => String::new(),
-    });
+    eprintln!(
+        "tcp: {} of {} messages echoed{}",
+        peer.tcp_echoed,
+        plan.messages,
+        match &tcp_error {
+            Some(e) => format!(" ({e})"),
+            None => String::new(),
+        }
+    );
     Ok(format!(
         concat!(
             "{{\"peer_pings\": {{\"sent\": {}, \"answered\": {}}},\n",

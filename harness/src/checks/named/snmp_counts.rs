@@ -45,7 +45,8 @@ fn counters(text: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 fn expectations(args: &toml::Table) -> Result<Expect, String> {
-    let table = args.get("expect").and_then(|v| v.as_table()).ok_or("expect must be a table of key = \"Group.Field\"")?;
+    let table =
+        args.get("expect").and_then(|v| v.as_table()).ok_or("expect must be a table of key = \"Group.Field\"")?;
     table
         .iter()
         .map(|(key, v)| {
@@ -172,7 +173,8 @@ mod tests {
         assert!(parse_snmp("").is_err());
         assert!(expectations(&args(r#"expect = { 1 = "OutMsgs" }"#)).unwrap_err().contains("Group.Field"));
         assert!(expectations(&args(r#"expect = { x = "Icmp.OutMsgs" }"#)).is_err());
-        let unknown = compare(&BTreeMap::new(), &snmp, &expectations(&args(r#"expect = { 1 = "Icmp.Nope" }"#)).unwrap());
+        let unknown =
+            compare(&BTreeMap::new(), &snmp, &expectations(&args(r#"expect = { 1 = "Icmp.Nope" }"#)).unwrap());
         assert!(unknown.unwrap_err().contains("Icmp.Nope"));
         let steps = HashSet::from(["counts", "snmp"]);
         assert!(validate(&args(&format!("map = \"counts\"\nsnmp = \"snmp\"\n{ARGS}")), &steps).is_ok());
