@@ -30,6 +30,9 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, socket};
 
 /// How long to wait for an answer that may never come.
 const WAIT: Duration = Duration::from_millis(1500);
+/// The ICMP identifiers of the two sides' pings.
+const PEER_ID: u16 = 0x1302;
+const LOCAL_ID: u16 = 0x1301;
 
 struct Plan {
     netns: String,
@@ -89,33 +92,47 @@ fn with_ip_options(socket: &impl AsRawFd) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An ICMP "ping socket": the kernel fills in the identifier and the
-/// checksum and hands back only the replies meant for this socket. It is
-/// allowed to the groups in net.ipv4.ping_group_range.
-fn ping_socket() -> anyhow::Result<UdpSocket> {
-    let fd: OwnedFd = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, SockProtocol::Icmp)
-        .context("failed to open an ICMP ping socket (is net.ipv4.ping_group_range set?)")?;
+/// A raw ICMP socket. The kernel builds the IP header; the ICMP message
+/// is ours, checksum included, and every ICMP packet that arrives in the
+/// namespace is copied to it, IP header first. (A "ping socket", an ICMP
+/// datagram socket, would be simpler, but before Linux 6.5 and its
+/// backports each echo request it sends counts twice in Icmp OutMsgs.)
+fn icmp_socket() -> anyhow::Result<UdpSocket> {
+    let fd: OwnedFd = socket(AddressFamily::Inet, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::Icmp)
+        .context("failed to open a raw ICMP socket (is this running as root?)")?;
     Ok(UdpSocket::from(fd))
 }
 
-/// Sends `count` echo requests to `to`.
-fn send_pings(socket: &UdpSocket, to: Ipv4Addr, count: u16) -> anyhow::Result<()> {
+/// The Internet checksum (RFC 1071) of an ICMP message.
+fn checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Sends `count` echo requests with identifier `id` to `to`.
+fn send_pings(socket: &UdpSocket, to: Ipv4Addr, id: u16, count: u16) -> anyhow::Result<()> {
     for seq in 1..=count {
-        // type 8 (echo request), code 0, checksum and identifier left to
-        // the kernel, sequence number, then a payload.
-        let mut packet = vec![8, 0, 0, 0, 0, 0];
+        // type 8 (echo request), code 0, checksum, identifier, sequence
+        // number, then a payload.
+        let mut packet = vec![8, 0, 0, 0];
+        packet.extend_from_slice(&id.to_be_bytes());
         packet.extend_from_slice(&seq.to_be_bytes());
         packet.extend_from_slice(b"workbook lab 13 ping");
+        let sum = checksum(&packet);
+        packet[2..4].copy_from_slice(&sum.to_be_bytes());
         socket.send_to(&packet, SocketAddrV4::new(to, 0)).with_context(|| format!("failed to ping {to}"))?;
     }
     Ok(())
 }
 
-/// Counts the distinct echo replies that arrive before the deadline, or
-/// until all `expected` have.
-fn count_replies(socket: &UdpSocket, expected: u16, deadline: Instant) -> anyhow::Result<u16> {
+/// Counts the distinct echo replies to identifier `id` that arrive before
+/// the deadline, or until all `expected` have.
+fn count_replies(socket: &UdpSocket, id: u16, expected: u16, deadline: Instant) -> anyhow::Result<u16> {
     let mut answered = std::collections::BTreeSet::new();
-    let mut buf = [0u8; 256];
+    let mut buf = [0u8; 512];
     while answered.len() < usize::from(expected) {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -123,10 +140,13 @@ fn count_replies(socket: &UdpSocket, expected: u16, deadline: Instant) -> anyhow
         }
         socket.set_read_timeout(Some(left))?;
         match socket.recv(&mut buf) {
-            Ok(n) if n >= 8 && buf[0] == 0 => {
-                answered.insert(u16::from_be_bytes([buf[6], buf[7]]));
+            Ok(n) => {
+                let ihl = usize::from(buf[0] & 0x0f) * 4;
+                let icmp = &buf[ihl.min(n)..n];
+                if icmp.len() >= 8 && icmp[0] == 0 && icmp[4..6] == id.to_be_bytes() {
+                    answered.insert(u16::from_be_bytes([icmp[6], icmp[7]]));
+                }
             }
-            Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
             Err(e) => return Err(e).context("failed to read echo replies"),
         }
@@ -161,9 +181,9 @@ fn peer_side(plan: &Plan) -> anyhow::Result<PeerRecord> {
     // The pings to be dropped carry IP options, as do half of the UDP
     // datagrams: a program that takes the IP header for 20 bytes long
     // looks for the next header in the wrong place.
-    let pinger = ping_socket()?;
+    let pinger = icmp_socket()?;
     with_ip_options(&pinger)?;
-    send_pings(&pinger, plan.local, plan.pings)?;
+    send_pings(&pinger, plan.local, PEER_ID, plan.pings)?;
 
     let open_udp = || UdpSocket::bind(SocketAddrV4::new(plan.peer, 0)).context("failed to open a UDP socket");
     let (plain, optioned) = (open_udp()?, open_udp()?);
@@ -182,7 +202,7 @@ fn peer_side(plan: &Plan) -> anyhow::Result<PeerRecord> {
         Ok(n) => (n, None),
         Err(e) => (0, Some(format!("{e:#}"))),
     };
-    let pings_answered = count_replies(&pinger, plan.pings, Instant::now() + WAIT)?;
+    let pings_answered = count_replies(&pinger, PEER_ID, plan.pings, Instant::now() + WAIT)?;
     Ok(PeerRecord { pings_answered, tcp_echoed, tcp_error })
 }
 
@@ -261,7 +281,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
         .collect::<anyhow::Result<_>>()?;
     let listener = TcpListener::bind(SocketAddrV4::new(plan.local, plan.tcp_port))
         .with_context(|| format!("failed to listen on TCP port {}", plan.tcp_port))?;
-    let pinger = ping_socket()?;
+    let pinger = icmp_socket()?;
 
     let (peer, server) = thread::scope(|scope| {
         let server = scope.spawn(move || tcp_echo(listener));
@@ -275,8 +295,8 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
         Err(_) => Some("the TCP server panicked".into()),
     };
 
-    send_pings(&pinger, plan.peer, plan.echoes)?;
-    let echoes_answered = count_replies(&pinger, plan.echoes, Instant::now() + 2 * WAIT)?;
+    send_pings(&pinger, plan.peer, LOCAL_ID, plan.echoes)?;
+    let echoes_answered = count_replies(&pinger, LOCAL_ID, plan.echoes, Instant::now() + 2 * WAIT)?;
 
     let mut entries = Vec::new();
     let (mut blocked_received, mut open_lost) = (0, 0);
