@@ -191,7 +191,7 @@ fn peer_side(plan: &Plan) -> anyhow::Result<PeerRecord> {
     let most = plan.ports.iter().map(|(_, n)| *n).max().unwrap_or(0);
     for round in 0..most {
         for (i, (port, _)) in plan.ports.iter().enumerate().filter(|(_, (_, n))| *n > round) {
-            let udp = if (round as usize + i) % 2 == 0 { &plain } else { &optioned };
+            let udp = if (round as usize + i).is_multiple_of(2) { &plain } else { &optioned };
             let payload = format!("datagram {round} to port {port}");
             udp.send_to(payload.as_bytes(), SocketAddrV4::new(plan.local, *port))
                 .with_context(|| format!("failed to send to UDP port {port}"))?;
