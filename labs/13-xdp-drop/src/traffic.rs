@@ -355,3 +355,34 @@ fn main() -> anyhow::Result<()> {
     println!("{}", run(&plan)?);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn the_checksum_makes_the_message_sum_to_zero() {
+        // An echo request as `ping` sends it, checksum field zeroed.
+        let mut packet = vec![8, 0, 0, 0, 0x13, 0x02, 0, 1];
+        packet.extend_from_slice(b"workbook lab 13 ping!");
+        let sum = checksum(&packet);
+        packet[2..4].copy_from_slice(&sum.to_be_bytes());
+        assert_eq!(checksum(&packet), 0);
+        // RFC 1071's example: the one's complement sum of these words is ddf2.
+        assert_eq!(checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), !0xddf2);
+    }
+
+    #[test]
+    fn the_plan_is_read_from_the_command_line() {
+        let plan = Plan::parse(&args("peer 10.13.0.1 10.13.0.2 3 4 5000 6 700 800 900 -- 7 8 9")).unwrap();
+        assert_eq!(plan.ports, vec![(700, 7), (800, 8), (900, 9)]);
+        assert_eq!((plan.pings, plan.echoes, plan.tcp_port, plan.messages), (3, 4, 5000, 6));
+        assert!(Plan::parse(&args("peer 10.13.0.1 10.13.0.2 3 4 5000 6 700 800 -- 7")).is_err());
+        assert!(Plan::parse(&args("peer 10.13.0.1 10.13.0.2 3 4 5000 6 700 700 -- 7 8")).is_err());
+        assert!(Plan::parse(&args("peer 10.13.0.1 10.13.0.2 3 4 5000 6 700")).is_err());
+    }
+}
