@@ -204,6 +204,8 @@ capture lab-11-starter 1 lab 11
 capture lab-11-solution 0 lab 11 --solution
 capture lab-12-starter 1 lab 12
 capture lab-12-solution 0 lab 12 --solution
+capture lab-13-starter 1 lab 13
+capture lab-13-solution 0 lab 13 --solution
 capture lab-14-starter 1 lab 14
 capture lab-14-solution 0 lab 14 --solution
 capture lab-15-starter 1 lab 15

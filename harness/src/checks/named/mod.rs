@@ -11,6 +11,7 @@ mod map_shown;
 mod overhead;
 mod same_binary;
 mod seccomp_probe;
+mod snmp_counts;
 mod strace_bpf;
 mod strace_table;
 mod syscall_calls;
@@ -47,6 +48,7 @@ pub const REGISTRY: &[NamedCheck] = &[
     same_binary::CHECK,
     seccomp_probe::CHECK,
     lsm_denials::CHECK,
+    snmp_counts::CHECK,
 ];
 
 /// The registered names, for error messages.
