@@ -95,8 +95,8 @@ fn with_ip_options(socket: &impl AsRawFd) -> anyhow::Result<()> {
 /// A raw ICMP socket. The kernel builds the IP header; the ICMP message
 /// is ours, checksum included, and every ICMP packet that arrives in the
 /// namespace is copied to it, IP header first. (A "ping socket", an ICMP
-/// datagram socket, would be simpler, but on kernels older than a fix of
-/// January 2026 each echo request it sends counts twice in Icmp OutMsgs.)
+/// datagram socket, would be simpler, but on the matrix's 5.10 kernel each
+/// echo request it sends counts twice in Icmp OutMsgs.)
 fn icmp_socket() -> anyhow::Result<UdpSocket> {
     let fd: OwnedFd = socket(AddressFamily::Inet, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::Icmp)
         .context("failed to open a raw ICMP socket (is this running as root?)")?;
