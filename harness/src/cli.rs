@@ -111,6 +111,9 @@ pub enum Command {
         /// Skip the mutants (starter and solution only).
         #[arg(long)]
         no_mutants: bool,
+        /// VMs run at once (default: one per core, at most 4).
+        #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
         #[command(flatten)]
         vm: VmArgs,
     },
@@ -273,7 +276,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Grade { submission, seed, json, junit, vm } => grade(submission, seed, json, junit, &vm),
-        Command::Verify { labs, seed, no_mutants, vm } => verify(&labs, seed, !no_mutants, &vm),
+        Command::Verify { labs, seed, no_mutants, jobs, vm } => {
+            verify(&labs, seed, !no_mutants, jobs.map(usize::from), &vm)
+        }
         Command::Run { timeout, copies, vm, command } => run(&command, &copies, timeout, &vm),
         Command::Shell { lab, solution, vm } => shell(lab, solution, &vm),
         Command::Bench { runs, labs, vm } => crate::bench::bench(&labs, runs, &options(&vm)),
@@ -574,18 +579,85 @@ struct LabVerdict {
     missed: usize,
 }
 
+/// Runs each variant of `lab` on `jobs` VMs at a time and gives the reports
+/// back in the order of `variants`. The runs are independent (each variant
+/// has its own overlay, each VM its own sockets, builds take turns under the
+/// build lock), so on a machine with two cores two TCG guests nearly halve
+/// a lab's verification. With more than one job, each run's events are held
+/// back until it ends and then passed on whole, so the terminal never
+/// interleaves two runs' steps.
+fn run_variants(
+    env: &Env,
+    lab: &Lab,
+    seed: Option<u64>,
+    everywhere: bool,
+    variants: Vec<Variant>,
+    jobs: usize,
+    sink: &engine::Sink,
+) -> Vec<Result<LabReport>> {
+    let run_lab = |variant: Variant, sink: &engine::Sink| {
+        crate::every_kernel::run_lab(env, lab, &LabRun::new(variant, seed), everywhere, sink)
+    };
+    let jobs = jobs.clamp(1, variants.len().max(1));
+    if jobs == 1 {
+        return variants.into_iter().map(|v| run_lab(v, sink)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<LabReport>>>> =
+        variants.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= variants.len() || stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let (held, events) = mpsc::channel();
+                    let result = run_lab(variants[i].clone(), &held);
+                    drop(held);
+                    for ev in events.try_iter() {
+                        let _ = sink.send(ev);
+                    }
+                    // Ctrl-C ends the whole verification, not one run.
+                    if matches!(result, Err(Error::Interrupted)) {
+                        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| slot.into_inner().unwrap_or_else(|p| p.into_inner()).unwrap_or(Err(Error::Interrupted)))
+        .collect()
+}
+
+/// How many VMs `verify` runs at once: `--jobs`, or one per core up to four
+/// (a TCG guest keeps one core busy; more than four gains little and
+/// costs memory).
+fn verify_jobs(asked: Option<usize>) -> usize {
+    asked.unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()).min(4)).max(1)
+}
+
 fn verify_one(
     env: &Env,
     lab: &Lab,
     seed: Option<u64>,
     mutants: bool,
     everywhere: bool,
+    jobs: usize,
     sink: &engine::Sink,
 ) -> Result<LabVerdict> {
-    let run_lab =
-        |variant: Variant| crate::every_kernel::run_lab(env, lab, &LabRun::new(variant, seed), everywhere, sink);
-    let starter = finished(run_lab(Variant::Starter)?)?;
-    let solution = finished(run_lab(Variant::Solution)?)?;
+    let patches = if mutants { builder::mutants(lab) } else { Vec::new() };
+    let mut variants = vec![Variant::Starter, Variant::Solution];
+    variants.extend(patches.iter().cloned().map(Variant::Mutant));
+    let mut reports = run_variants(env, lab, seed, everywhere, variants, jobs, sink).into_iter();
+    let mut next_report = || reports.next().unwrap_or(Err(Error::Interrupted)).and_then(finished);
+    let starter = next_report()?;
+    let solution = next_report()?;
     let starter_hint = starter.checks.iter().any(|c| !c.passed && c.hint.is_some());
     let mut v = LabVerdict { ok: true, lines: Vec::new(), caught: 0, missed: 0 };
     let mut finding = |ok: bool, line: String| {
@@ -616,7 +688,6 @@ fn verify_one(
     if !mutants {
         return Ok(v);
     }
-    let patches = builder::mutants(lab);
     if patches.len() < MIN_MUTANTS {
         v.ok = false;
         v.lines.push(format!(
@@ -627,7 +698,7 @@ fn verify_one(
     }
     for patch in patches {
         let name = builder::mutant_name(&patch);
-        let report = finished(run_lab(Variant::Mutant(patch.clone()))?)?;
+        let report = next_report()?;
         let compiled = !report.checks.iter().any(|c| c.name == engine::BUILD_CHECK);
         let failed: Vec<&str> = report.checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
         if report.passed {
@@ -653,8 +724,9 @@ fn verify_one(
 /// Every lab ships at least this many wrong solutions.
 pub const MIN_MUTANTS: usize = 5;
 
-fn verify(only: &[u32], seed: Option<u64>, mutants_asked: bool, vm: &VmArgs) -> Result<ExitCode> {
+fn verify(only: &[u32], seed: Option<u64>, mutants_asked: bool, jobs: Option<usize>, vm: &VmArgs) -> Result<ExitCode> {
     let mutants = mutants_asked;
+    let jobs = verify_jobs(jobs);
     let ws = Workspace::discover()?;
     let labs: Vec<Lab> = ws.labs()?.into_iter().filter(|l| only.is_empty() || only.contains(&l.number())).collect();
     if labs.is_empty() {
@@ -710,7 +782,7 @@ fn verify(only: &[u32], seed: Option<u64>, mutants_asked: bool, vm: &VmArgs) -> 
                     matrix.set(&lab.dir_name(), &lab.manifest.title, k, c.clone());
                 }
             };
-            match verify_one(&env, lab, seed, mutants, everywhere, &term.sink) {
+            match verify_one(&env, lab, seed, mutants, everywhere, jobs, &term.sink) {
                 Ok(v) => {
                     caught += v.caught;
                     missed += v.missed;
@@ -1019,4 +1091,24 @@ fn list() -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_runs_as_many_vms_as_asked_and_by_default_one_per_core_up_to_four() {
+        assert_eq!(verify_jobs(Some(3)), 3);
+        assert_eq!(verify_jobs(Some(0)), 1);
+        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(verify_jobs(None), cores.min(4));
+    }
+
+    #[test]
+    fn jobs_on_the_command_line_must_be_at_least_one() {
+        assert!(Cli::try_parse_from(["labctl", "verify", "-j", "0"]).is_err());
+        let cli = Cli::try_parse_from(["labctl", "verify", "--jobs", "2", "--lab", "3"]).unwrap();
+        assert!(matches!(cli.command, Command::Verify { jobs: Some(2), .. }));
+    }
 }
