@@ -135,7 +135,14 @@ fn a_step_that_floods_stdout_for_10_s_is_capped_and_the_run_goes_on(cold: bool) 
     let flood = &results["flood"];
     assert!(flood.truncated, "{} bytes kept", flood.stdout.len());
     assert!(flood.stdout.len() <= workbook_agent::capture::OUTPUT_CAP);
-    assert!(flood.stdout.starts_with("flood 한글 flood\n") && !flood.stdout.contains('\u{fffd}'));
+    let ends = |t: &str| {
+        let chars: Vec<char> = t.chars().collect();
+        let head: String = chars.iter().take(40).collect();
+        let tail: String = chars[chars.len().saturating_sub(40)..].iter().collect();
+        format!("begins {head:?} … ends {tail:?}")
+    };
+    assert!(flood.stdout.starts_with("flood 한글 flood\n"), "{}", ends(&flood.stdout));
+    assert!(!flood.stdout.contains('\u{fffd}'), "a broken character: {}", ends(&flood.stdout));
     assert_eq!(flood.stderr, "flooded\n");
     assert_eq!(results["after"].stdout, "still here\n");
     // Ten seconds of flood, then the capped result over the serial port.

@@ -91,7 +91,11 @@ impl Captured {
             text.push('\n');
         }
         text.push_str(&format!("[... {dropped} bytes of output left out ...]\n"));
-        text.push_str(&String::from_utf8_lossy(&tail[from..]));
+        // A writer killed in the middle of a buffered line (busybox's
+        // `yes`, stopped by a signal) can end the stream inside a
+        // character: the truncated output then ends at the last whole one.
+        let tail = &tail[from..];
+        text.push_str(&String::from_utf8_lossy(&tail[..complete_prefix_len(tail)]));
         text
     }
 
@@ -210,6 +214,22 @@ mod tests {
         k.push("ab한글\n!!".as_bytes());
         assert!(k.text().starts_with("ab한\n["), "{}", k.text());
         assert!(!k.text().contains('\u{fffd}'));
+    }
+
+    #[test]
+    fn a_truncated_stream_that_stops_inside_a_character_ends_at_the_last_whole_one() {
+        // A cap of 40: 30 bytes of head, 10 of tail. The stream is cut off
+        // after the first byte of "글", as by a writer killed mid-write.
+        let mut c = Captured::with_cap(40);
+        let line = "flood 한글 flood\n".as_bytes();
+        for _ in 0..5 {
+            c.push(line);
+        }
+        c.push(&"xy한글".as_bytes()[..6]);
+        let text = c.text();
+        assert!(text.contains("bytes of output left out"), "{text}");
+        assert!(!text.contains('\u{fffd}'), "{text:?}");
+        assert!(text.ends_with("xy한"), "{text:?}");
     }
 
     #[test]
