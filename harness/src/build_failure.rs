@@ -70,11 +70,20 @@ fn own_build_script_failed(output: &str, package: &str) -> bool {
 /// (`src/bpf/hello.bpf.c:9:5: error: ...`).
 fn clang_errors_in_lab_files(output: &str) -> bool {
     output.lines().any(|l| {
-        let l = l.trim_start();
+        let l = without_cause_index(l.trim_start());
         l.contains(": error: ")
             && l.split(':').next().is_some_and(|file| file.ends_with(".c") || file.ends_with(".h"))
             && !l.starts_with('/')
     })
+}
+
+/// A line of an error's chain of causes as the build script prints it
+/// (`3: src/bpf/hello.bpf.c:21:9: error: ...`), without its index.
+fn without_cause_index(line: &str) -> &str {
+    match line.split_once(": ") {
+        Some((index, rest)) if !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => line,
+    }
 }
 
 /// The files that rustc's errors point at, as cargo renders them
@@ -179,6 +188,20 @@ mod tests {
                    src/bpf/hello.bpf.c:9:5: error: use of undeclared identifier 'pid'\n";
         let b = blame("lab03-hello-world", Path::new(LAB), &[], out.into());
         assert!(student(&b), "{b:?}");
+    }
+
+    #[test]
+    fn clang_errors_numbered_in_the_chain_of_causes_are_the_students() {
+        // What the build script prints today: anyhow's chain of causes,
+        // the compiler's message under its index.
+        let out = "error: failed to run custom build command for `lab03-hello-world v0.1.0 (/w/target/labctl/overlay/03-hello-world/starter/starter)`\n\
+                   Caused by:\n      0: failed to compile `src/bpf/hello.bpf.c`\n\
+                   \x20     2: command `clang -g -O2 -target bpf -c src/bpf/hello.bpf.c -o /tmp/x.o` failed (exit status: 1)\n\
+                   \x20     3: src/bpf/hello.bpf.c:21:9: error: use of undeclared identifier 'undeclared_thing'\n\
+                   \x20                return undeclared_thing;\n";
+        assert!(student(&blame("lab03-hello-world", Path::new("/w/labs/03-hello-world"), &[], out.into())));
+        assert_eq!(without_cause_index("12: a: error: b"), "a: error: b");
+        assert_eq!(without_cause_index("src/x.c:1:2: error: y"), "src/x.c:1:2: error: y");
     }
 
     #[test]

@@ -97,6 +97,10 @@ fn cargo(ws: &Workspace) -> Command {
     // The workspace's .cargo/config.toml applies to builds started here,
     // overlays included.
     cmd.current_dir(&ws.root).env("CARGO_TARGET_DIR", ws.target_dir());
+    // A lab's build script that fails (clang rejecting the student's C)
+    // must show clang's message, not a backtrace of the build script that
+    // buries it: the learner's RUST_BACKTRACE is for labctl, not for them.
+    cmd.env("RUST_BACKTRACE", "0").env("RUST_LIB_BACKTRACE", "0");
     cmd
 }
 
