@@ -69,10 +69,11 @@ fn got(action: u32) -> String {
     match action & libc::SECCOMP_RET_ACTION_FULL {
         libc::SECCOMP_RET_ALLOW | libc::SECCOMP_RET_LOG => "ok".into(),
         libc::SECCOMP_RET_ERRNO => format!("errno:{data}"),
-        // A trap sends SIGSYS, which kills a process that does not catch it.
-        libc::SECCOMP_RET_KILL_PROCESS | libc::SECCOMP_RET_KILL_THREAD | libc::SECCOMP_RET_TRAP => {
-            format!("signal:{}", libc::SIGSYS)
-        }
+        libc::SECCOMP_RET_KILL_PROCESS => format!("signal:{}", libc::SIGSYS),
+        // The probe makes its 32-bit calls from a second thread with a
+        // SIGSYS handler: these two leave the process alive.
+        libc::SECCOMP_RET_KILL_THREAD => "thread-killed".into(),
+        libc::SECCOMP_RET_TRAP => "trapped".into(),
         // Without a tracer or a listener, the call fails with ENOSYS.
         libc::SECCOMP_RET_TRACE | libc::SECCOMP_RET_USER_NOTIF => format!("errno:{}", libc::ENOSYS),
         other => format!("action:{other:#010x}"),

@@ -3,10 +3,13 @@
 //! It tries every syscall of the catalogue twice, once through the 64-bit
 //! door (`syscall`, the x86_64 table) and once through the 32-bit door
 //! (`int 0x80`, the i386 table), each in a child of its own so that a call
-//! the filter kills does not end the record. It writes one line per call
-//! with what the kernel answered, then the seccomp lines of its own
-//! `/proc/self/status`. DENY is the list the launcher was given, so each
-//! line also says what the lab expects. With `--wait` it then stays
+//! the filter kills does not end the record. The child makes a 32-bit call
+//! from a second thread, with a SIGSYS handler installed: only an answer
+//! that kills the whole process kills that child by SIGSYS (a trap runs
+//! the handler, a killed thread leaves the other one running). It writes
+//! one line per call with what the kernel answered, then the seccomp
+//! lines of its own `/proc/self/status`. DENY is the list the launcher was
+//! given, so each line also says what the lab expects. With `--wait` it then stays
 //! alive, so that `filter-dump` can read its filter from the kernel.
 
 use std::arch::asm;
@@ -22,11 +25,21 @@ type Attempt<'a> = &'a dyn Fn() -> Result<i64, i32>;
 enum Outcome {
     /// It returned a value that is not an error.
     Ok,
-    /// It failed with this errno (255: 255 or more).
+    /// It failed with this errno (252: 252 or more).
     Errno(i32),
     /// The child died of this signal.
     Signal(i32),
+    /// The child's SIGSYS handler ran: the call trapped, and the process
+    /// could have lived on.
+    Trapped,
+    /// The thread that made the call died, and the rest of the child ran on.
+    ThreadKilled,
 }
+
+/// The exit status of a child whose SIGSYS handler ran (no errno is this large).
+const TRAPPED: i32 = 254;
+/// The exit status of a child whose calling thread died.
+const THREAD_KILLED: i32 = 253;
 
 /// Memory below 4 GiB: `int 0x80` passes 32-bit pointers, so the paths
 /// and buffers of the 32-bit calls live here (the 64-bit calls use them too).
@@ -131,18 +144,69 @@ fn call32(s: &Syscall, low: &Low, parent: i32) -> Result<i64, i32> {
 }
 // ANCHOR_END: int80
 
-/// Runs `call` in a child and reports how it ended.
-fn in_child(call: impl Fn() -> Result<i64, i32>) -> Result<Outcome, String> {
-    // SAFETY: the probe has one thread; the child makes one call and _exits.
+extern "C" fn on_sigsys(_: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe; it ends the whole child.
+    unsafe { libc::_exit(TRAPPED) };
+}
+
+/// What the calling thread passes back; `done` stays false if it never returns.
+struct InThread<'a> {
+    call: Attempt<'a>,
+    done: bool,
+    code: i32,
+}
+
+extern "C" fn thread_main(arg: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: arg is the InThread the child's main thread waits on.
+    let t = unsafe { &mut *arg.cast::<InThread<'_>>() };
+    t.code = exit_code((t.call)());
+    t.done = true;
+    std::ptr::null_mut()
+}
+
+fn exit_code(r: Result<i64, i32>) -> i32 {
+    match r {
+        Ok(_) => 0,
+        Err(e) => e.clamp(1, 252),
+    }
+}
+
+/// In the child: makes `call` from a second thread with a SIGSYS handler
+/// installed, and returns the child's exit status.
+fn from_thread(call: Attempt<'_>) -> i32 {
+    // SAFETY: a handler that only calls _exit.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigsys as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGSYS, &sa, std::ptr::null_mut());
+    }
+    let mut t = InThread { call, done: false, code: 0 };
+    let mut tid: libc::pthread_t = 0;
+    let arg = (&raw mut t).cast::<libc::c_void>();
+    // SAFETY: t outlives the thread, which is joined below.
+    if unsafe { libc::pthread_create(&mut tid, std::ptr::null(), thread_main, arg) } != 0 {
+        return 252;
+    }
+    // SAFETY: joins the thread just created; a thread the kernel killed is joinable too.
+    unsafe { libc::pthread_join(tid, std::ptr::null_mut()) };
+    // SAFETY: the thread has ended; read what it wrote, if anything.
+    let (done, code) =
+        unsafe { (std::ptr::read_volatile(&raw const t.done), std::ptr::read_volatile(&raw const t.code)) };
+    if done { code } else { THREAD_KILLED }
+}
+
+/// Runs `call` in a child and reports how it ended; with `threaded`, the
+/// child makes it from a second thread (see `from_thread`).
+fn in_child(call: Attempt<'_>, threaded: bool) -> Result<Outcome, String> {
+    // SAFETY: the probe has one thread; the child makes one call (maybe
+    // from a thread of its own) and _exits.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(format!("fork: {}", std::io::Error::last_os_error()));
     }
     if pid == 0 {
-        let code = match call() {
-            Ok(_) => 0,
-            Err(e) => e.clamp(1, 255),
-        };
+        let code = if threaded { from_thread(call) } else { exit_code(call()) };
         // SAFETY: ends the child without running the parent's destructors.
         unsafe { libc::_exit(code) };
     }
@@ -155,6 +219,10 @@ fn in_child(call: impl Fn() -> Result<i64, i32>) -> Result<Outcome, String> {
         Outcome::Signal(libc::WTERMSIG(status))
     } else if libc::WEXITSTATUS(status) == 0 {
         Outcome::Ok
+    } else if libc::WEXITSTATUS(status) == TRAPPED {
+        Outcome::Trapped
+    } else if libc::WEXITSTATUS(status) == THREAD_KILLED {
+        Outcome::ThreadKilled
     } else {
         Outcome::Errno(libc::WEXITSTATUS(status))
     })
@@ -172,6 +240,8 @@ fn describe(o: &Outcome) -> (String, String) {
             let name = if s == libc::SIGSYS { "killed by SIGSYS".into() } else { format!("killed by signal {s}") };
             (format!("signal:{s}"), name)
         }
+        Outcome::Trapped => ("trapped".into(), "SIGSYS caught by the process's handler".into()),
+        Outcome::ThreadKilled => ("thread-killed".into(), "the calling thread died, the process ran on".into()),
     }
 }
 
@@ -197,7 +267,7 @@ fn run(deny: &str, dir: &str) -> Result<(), String> {
             ("i386", s.i386, "kill", &|| call32(s, &low, parent)),
         ];
         for (abi, nr, expect, call) in tries {
-            let (got, text) = describe(&in_child(call)?);
+            let (got, text) = describe(&in_child(call, abi == "i386")?);
             let text = if text.is_empty() { String::new() } else { format!(" # {text}") };
             println!("probe call abi={abi} name={} nr={nr} expect={expect} got={got}{text}", s.name);
         }
