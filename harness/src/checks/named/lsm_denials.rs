@@ -175,10 +175,14 @@ fn evaluate(args: &toml::Table, obs: &Observations) -> Outcome {
             }
             let wrong: Vec<&Open> = of_protected.iter().copied().filter(|o| o.errno != EPERM).collect();
             if wrong.is_empty() {
+                let mut uids: Vec<u32> = of_protected.iter().map(|o| o.uid).collect();
+                uids.sort_unstable();
+                uids.dedup();
+                let uids: Vec<String> = uids.iter().map(u32::to_string).collect();
                 return Ok(format!(
                     "each of the {} opens of {protected} by user {} failed with EPERM",
                     of_protected.len(),
-                    of_protected[0].uid
+                    uids.join(", ")
                 ));
             }
             Err(bad(listing(
