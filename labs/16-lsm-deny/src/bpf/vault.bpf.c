@@ -41,7 +41,8 @@ SEC("lsm/file_open")
 int BPF_PROG(deny_open, struct file *file, int ret)
 {
 	// ANCHOR: todo
-	// TODO 1: decide. Keep the answer of an earlier LSM (a non-zero ret).
+	// TODO 1: decide. Keep the answer of an earlier BPF program on this hook
+	// (a non-zero ret).
 	// Then allow (return 0) every file but the protected one: compare the
 	// file's inode number (file->f_inode->i_ino) and the device of its
 	// filesystem (file->f_inode->i_sb->s_dev) with protected_ino and

@@ -45,7 +45,7 @@ int BPF_PROG(deny_open, struct file *file, int ret)
 	struct event *e;
 	u32 uid;
 
-	// An earlier LSM already refused: its answer stands.
+	// An earlier BPF program on this hook already refused: its answer stands.
 	if (ret != 0)
 		return ret;
 	// A file is known by its inode on its filesystem; a name is only one
