@@ -8,8 +8,10 @@
 //! peer into wbfw0 (its ingress hook) to ports of this side. Which ports,
 //! and how many datagrams each, are drawn from SEED; among them are both
 //! ends of the allowed range and the ports just outside it, ports of the
-//! allowed list, and ports that nothing allows. The datagrams coming in
-//! carry IP options, so their IP header is longer than 20 bytes.
+//! allowed list, and ports that nothing allows. Each port nothing allows
+//! also gets a datagram from a source port that is allowed (the rule is on
+//! the destination port). The datagrams coming in carry IP options, so
+//! their IP header is longer than 20 bytes.
 //!
 //! What arrived at the probe's own sockets is the ground truth: a datagram
 //! to an allowed port must arrive, one to any other port must not. Then the
@@ -112,9 +114,22 @@ impl Probe {
     }
 }
 
+/// The ports each way and the senders' source ports.
+struct Plan {
+    egress: Vec<u16>,
+    ingress: Vec<u16>,
+    /// The source port of most datagrams: one nothing allows.
+    source: u16,
+    /// An allowed port, free on this side: the source port of one more
+    /// datagram to each egress port nothing allows.
+    egress_allowed_source: u16,
+    /// The same on the peer's side, for the ingress ports.
+    ingress_allowed_source: u16,
+}
+
 /// The ports each way: the range's ends and the ports just past them, the
 /// allowed list, a port inside the range, and ports no rule allows.
-fn plan(c: &Config, rng: &mut Rng) -> (Vec<u16>, Vec<u16>, u16) {
+fn plan(c: &Config, rng: &mut Rng) -> Plan {
     let (lo, hi) = c.range;
     let mut taken: Vec<u16> = vec![];
     let denied = |rng: &mut Rng, taken: &mut Vec<u16>| loop {
@@ -139,7 +154,22 @@ fn plan(c: &Config, rng: &mut Rng) -> (Vec<u16>, Vec<u16>, u16) {
             break p;
         }
     };
-    (egress, ingress, source)
+    // An allowed port (of the list or the range) that no receiver holds on
+    // the sender's side: egress sends from this side, where the ingress
+    // ports are bound, and ingress from the peer's.
+    let allowed_source = |rng: &mut Rng, bound: &[u16]| loop {
+        let p = if rng.next().is_multiple_of(2) {
+            c.allow[(rng.next() % c.allow.len() as u64) as usize]
+        } else {
+            rng.range(lo, hi)
+        };
+        if !bound.contains(&p) {
+            return p;
+        }
+    };
+    let egress_allowed_source = allowed_source(rng, &ingress);
+    let ingress_allowed_source = allowed_source(rng, &egress);
+    Plan { egress, ingress, source, egress_allowed_source, ingress_allowed_source }
 }
 
 fn enter_netns(name: &str) -> anyhow::Result<()> {
@@ -200,7 +230,10 @@ fn read_counts(pin: &str) -> anyhow::Result<BTreeMap<u16, (u64, u64)>> {
 
 fn run(c: &Config) -> anyhow::Result<bool> {
     let mut rng = Rng(c.seed ^ 0x7c5f_1a3b_0014_0014);
-    let (egress, ingress, source) = plan(c, &mut rng);
+    let Plan { egress, ingress, source, egress_allowed_source, ingress_allowed_source } = plan(c, &mut rng);
+    println!(
+        "source ports: {source} (nothing allows it); to the ports nothing allows, one datagram more from {egress_allowed_source} (egress) and {ingress_allowed_source} (ingress), allowed as destinations"
+    );
 
     // This side: the receivers for ingress, the sender for egress.
     let mut probes = vec![];
@@ -208,6 +241,8 @@ fn run(c: &Config) -> anyhow::Result<bool> {
         probes.push(Probe { egress: false, port, sent: 0, arrived: 0, receiver: receiver(HERE, port)? });
     }
     let out = UdpSocket::bind(SocketAddrV4::new(HERE, source)).context("binding the egress sender")?;
+    let out_allowed = UdpSocket::bind(SocketAddrV4::new(HERE, egress_allowed_source))
+        .context("binding the egress sender from an allowed port")?;
     // The peer's side: sockets keep the namespace they were made in.
     enter_netns(&c.netns)?;
     for &port in &egress {
@@ -215,20 +250,32 @@ fn run(c: &Config) -> anyhow::Result<bool> {
     }
     let inb = UdpSocket::bind(SocketAddrV4::new(PEER, source)).context("binding the ingress sender")?;
     with_ip_options(&inb)?;
+    let inb_allowed = UdpSocket::bind(SocketAddrV4::new(PEER, ingress_allowed_source))
+        .context("binding the ingress sender from an allowed port")?;
+    with_ip_options(&inb_allowed)?;
 
-    // The datagrams, interleaved: 1 to 3 per port, in a seeded order.
+    // The datagrams, interleaved: 1 to 3 per port, and one more from an
+    // allowed source port to each port nothing allows, in a seeded order.
     let mut queue = vec![];
-    for (i, _) in probes.iter().enumerate() {
+    for (i, p) in probes.iter().enumerate() {
         for _ in 0..rng.range(1, 3) {
-            queue.push(i);
+            queue.push((i, false));
+        }
+        if !c.allowed(p.port) {
+            queue.push((i, true));
         }
     }
     for i in (1..queue.len()).rev() {
         queue.swap(i, (rng.next() % (i as u64 + 1)) as usize);
     }
-    for (seq, &i) in queue.iter().enumerate() {
+    for (seq, &(i, from_allowed)) in queue.iter().enumerate() {
         let p = &mut probes[i];
-        let (socket, to) = if p.egress { (&out, PEER) } else { (&inb, HERE) };
+        let (socket, to) = match (p.egress, from_allowed) {
+            (true, false) => (&out, PEER),
+            (true, true) => (&out_allowed, PEER),
+            (false, false) => (&inb, HERE),
+            (false, true) => (&inb_allowed, HERE),
+        };
         let mut payload = MAGIC.to_vec();
         payload.extend_from_slice(&(seq as u16).to_be_bytes());
         socket
@@ -336,7 +383,9 @@ mod tests {
     fn the_plan_probes_each_edge_once_and_distinct_ports() {
         let c = config();
         for seed in 0..200 {
-            let (e, i, source) = plan(&c, &mut Rng(seed));
+            let Plan { egress: e, ingress: i, source, egress_allowed_source: es, ingress_allowed_source: is } =
+                plan(&c, &mut Rng(seed));
+            assert!(c.allowed(es) && !i.contains(&es) && c.allowed(is) && !e.contains(&is));
             let mut all: Vec<u16> = e.iter().chain(&i).copied().collect();
             assert!(all.contains(&30009) && all.contains(&30010) && all.contains(&30020) && all.contains(&30021));
             all.sort_unstable();
