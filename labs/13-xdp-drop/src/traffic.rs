@@ -11,8 +11,13 @@
 //!   through the program (to be passed);
 //! - UDP datagrams to the port BLOCKED (to be dropped) and to each of the
 //!   OTHERS (to be passed): DATAGRAMS gives how many to each, BLOCKED's
-//!   first; they are sent interleaved;
-//! - a TCP connection to TCP_PORT carrying MESSAGES messages, each echoed.
+//!   first; they are sent interleaved, and the first one to each of the
+//!   OTHERS goes out from the port BLOCKED (only the destination port
+//!   decides);
+//! - a TCP connection to TCP_PORT carrying MESSAGES messages, each echoed;
+//! - from here, a UDP datagram to a port on which nothing listens in the
+//!   peer's namespace, whose ICMP port unreachable comes back through the
+//!   program (to be passed).
 //!
 //! It prints, as JSON on stdout, what it sent and what arrived, read from
 //! its own sockets: what the kernel delivered to them.
@@ -185,13 +190,22 @@ fn peer_side(plan: &Plan) -> anyhow::Result<PeerRecord> {
     with_ip_options(&pinger)?;
     send_pings(&pinger, plan.local, PEER_ID, plan.pings)?;
 
-    let open_udp = || UdpSocket::bind(SocketAddrV4::new(plan.peer, 0)).context("failed to open a UDP socket");
-    let (plain, optioned) = (open_udp()?, open_udp()?);
+    let open_udp = |port| UdpSocket::bind(SocketAddrV4::new(plan.peer, port)).context("failed to open a UDP socket");
+    let (plain, optioned) = (open_udp(0)?, open_udp(0)?);
     with_ip_options(&optioned)?;
+    // Sends from the blocked port: a program that drops a datagram whose
+    // source port is the blocked one drops these too.
+    let from_blocked = open_udp(plan.ports[0].0)?;
     let most = plan.ports.iter().map(|(_, n)| *n).max().unwrap_or(0);
     for round in 0..most {
         for (i, (port, _)) in plan.ports.iter().enumerate().filter(|(_, (_, n))| *n > round) {
-            let udp = if (round as usize + i).is_multiple_of(2) { &plain } else { &optioned };
+            let udp = if i > 0 && round == 0 {
+                &from_blocked
+            } else if (round as usize + i).is_multiple_of(2) {
+                &plain
+            } else {
+                &optioned
+            };
             let payload = format!("datagram {round} to port {port}");
             udp.send_to(payload.as_bytes(), SocketAddrV4::new(plan.local, *port))
                 .with_context(|| format!("failed to send to UDP port {port}"))?;
@@ -256,17 +270,40 @@ fn tcp_echo(listener: TcpListener) -> anyhow::Result<()> {
 }
 
 /// Reads every datagram waiting on `socket`, waiting at most `grace` for
-/// the next one.
-fn drain(socket: &UdpSocket, grace: Duration) -> anyhow::Result<u32> {
+/// the next one; returns how many arrived, and how many of them came from
+/// the source port `from`.
+fn drain(socket: &UdpSocket, grace: Duration, from: u16) -> anyhow::Result<(u32, u32)> {
     socket.set_read_timeout(Some(grace))?;
     let mut buf = [0u8; 256];
-    let mut received = 0;
+    let (mut received, mut from_port) = (0, 0);
     loop {
-        match socket.recv(&mut buf) {
-            Ok(_) => received += 1,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Ok(received),
+        match socket.recv_from(&mut buf) {
+            Ok((_, source)) => {
+                received += 1;
+                from_port += u32::from(source.port() == from);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Ok((received, from_port));
+            }
             Err(e) => return Err(e).context("UDP receive failed"),
         }
+    }
+}
+
+/// Sends one datagram from here to `port` of the peer, where nothing
+/// listens: true when the peer's ICMP port unreachable came back (the
+/// connected socket then reports ECONNREFUSED).
+fn refused(plan: &Plan, port: u16) -> anyhow::Result<bool> {
+    let socket = UdpSocket::bind(SocketAddrV4::new(plan.local, 0)).context("failed to open a UDP socket")?;
+    socket.connect(SocketAddrV4::new(plan.peer, port)).context("failed to connect a UDP socket")?;
+    socket.set_read_timeout(Some(WAIT))?;
+    socket.send(b"is anyone there?").with_context(|| format!("failed to send to the peer's UDP port {port}"))?;
+    let mut buf = [0u8; 64];
+    match socket.recv(&mut buf) {
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => Ok(true),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(false),
+        Err(e) => Err(e).context("UDP receive failed"),
+        Ok(_) => bail!("an answer came from the peer's UDP port {port}, where nothing listens"),
     }
 }
 
@@ -297,27 +334,44 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
 
     send_pings(&pinger, plan.peer, LOCAL_ID, plan.echoes)?;
     let echoes_answered = count_replies(&pinger, LOCAL_ID, plan.echoes, Instant::now() + 2 * WAIT)?;
+    // The peer's thread has ended and closed its sockets: no UDP port is
+    // open in its namespace.
+    let unreachable_port = plan.ports[0].0;
+    let unreachable = refused(plan, unreachable_port)?;
 
     let mut entries = Vec::new();
     let (mut blocked_received, mut open_lost) = (0, 0);
+    let blocked = plan.ports[0].0;
     for (i, (socket, (port, sent))) in udp.iter().zip(&plan.ports).enumerate() {
-        let received = drain(socket, Duration::from_millis(300))?;
+        let (received, from_blocked) = drain(socket, Duration::from_millis(300), blocked)?;
         if i == 0 {
             blocked_received = received;
         } else {
             open_lost += sent.saturating_sub(received);
         }
+        let from_sent = u32::from(i > 0 && *sent > 0);
         eprintln!(
-            "udp port {port:>5} ({}): sent {sent:>3}, received {received:>3}",
-            if i == 0 { "blocked" } else { "open" }
+            "udp port {port:>5} ({}): sent {sent:>3}, received {received:>3}{}",
+            if i == 0 { "blocked" } else { "open" },
+            if i > 0 {
+                format!(" (from port {blocked}: sent {from_sent}, received {from_blocked})")
+            } else {
+                String::new()
+            }
         );
-        entries
-            .push(format!("{{\"port\": {port}, \"blocked\": {}, \"sent\": {sent}, \"received\": {received}}}", i == 0));
+        entries.push(format!(
+            "{{\"port\": {port}, \"blocked\": {}, \"sent\": {sent}, \"received\": {received}, \"from_blocked\": {{\"sent\": {from_sent}, \"received\": {from_blocked}}}}}",
+            i == 0
+        ));
     }
     let tcp_error = peer.tcp_error.or(server_error);
     let tcp_ok = tcp_error.is_none() && peer.tcp_echoed == plan.messages;
     eprintln!("pings from the peer: sent {}, answered {}", plan.pings, peer.pings_answered);
     eprintln!("pings to the peer:   sent {}, answered {}", plan.echoes, echoes_answered);
+    eprintln!(
+        "udp to the peer's closed port {unreachable_port}: {}",
+        if unreachable { "port unreachable came back" } else { "no port unreachable came back" }
+    );
     eprintln!(
         "tcp: {} of {} messages echoed{}",
         peer.tcp_echoed,
@@ -333,7 +387,8 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             " \"echoes\": {{\"sent\": {}, \"answered\": {}, \"lost\": {}}},\n",
             " \"udp\": [{}],\n",
             " \"blocked_received\": {}, \"open_lost\": {},\n",
-            " \"tcp\": {{\"messages\": {}, \"echoed\": {}, \"ok\": {}}}}}"
+            " \"tcp\": {{\"messages\": {}, \"echoed\": {}, \"ok\": {}}},\n",
+            " \"unreachable\": {{\"port\": {}, \"refused\": {}}}}}"
         ),
         plan.pings,
         peer.pings_answered,
@@ -346,6 +401,8 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
         plan.messages,
         peer.tcp_echoed,
         tcp_ok,
+        unreachable_port,
+        unreachable,
     ))
 }
 
