@@ -11,8 +11,17 @@
 //!   through the program (to be passed);
 //! - UDP datagrams to the port BLOCKED (to be dropped) and to each of the
 //!   OTHERS (to be passed): DATAGRAMS gives how many to each, BLOCKED's
-//!   first; they are sent interleaved;
-//! - a TCP connection to TCP_PORT carrying MESSAGES messages, each echoed.
+//!   first; they are sent interleaved, and the first one to each of the
+//!   OTHERS goes out from the port BLOCKED (only the destination port
+//!   decides);
+//! - a TCP connection to TCP_PORT carrying MESSAGES messages, each echoed;
+//! - two Ethernet frames of another protocol (EtherType 0x88b5) whose
+//!   payloads look like an IPv4 echo request and an IPv4 datagram to
+//!   BLOCKED (to be passed: they are not IPv4), read here from a packet
+//!   socket;
+//! - from here, a UDP datagram to a port on which nothing listens in the
+//!   peer's namespace, whose ICMP port unreachable comes back through the
+//!   program (to be passed).
 //!
 //! It prints, as JSON on stdout, what it sent and what arrived, read from
 //! its own sockets: what the kernel delivered to them.
@@ -154,6 +163,109 @@ fn count_replies(socket: &UdpSocket, id: u16, expected: u16, deadline: Instant) 
     Ok(answered.len() as u16)
 }
 
+/// The EtherType of the frames that are not IPv4 (IEEE 802 local
+/// experimental), and how many of them the peer sends.
+const ETH_P_FOREIGN: u16 = 0x88b5;
+const FOREIGN_FRAMES: u32 = 2;
+
+/// Frames of EtherType ETH_P_FOREIGN, broadcast, whose payloads are an
+/// IPv4 echo request and an IPv4 UDP datagram to `blocked`, from `peer` to
+/// `local`: a program that does not look at the EtherType takes them for
+/// IPv4 and drops them.
+fn foreign_frames(peer: Ipv4Addr, local: Ipv4Addr, blocked: u16) -> Vec<Vec<u8>> {
+    let mut echo = vec![8, 0, 0, 0, 0x13, 0x03, 0, 1];
+    echo.extend_from_slice(b"not IPv4 at all");
+    let sum = checksum(&echo);
+    echo[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut udp = Vec::new();
+    udp.extend_from_slice(&9u16.to_be_bytes());
+    udp.extend_from_slice(&blocked.to_be_bytes());
+    udp.extend_from_slice(&(8u16 + 15).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(b"not IPv4 at all");
+    [(1u8, echo), (17u8, udp)]
+        .into_iter()
+        .map(|(protocol, l4)| {
+            let total = (20 + l4.len()) as u16;
+            let mut ip = vec![0x45, 0];
+            ip.extend_from_slice(&total.to_be_bytes());
+            ip.extend_from_slice(&[0, 0, 0, 0, 64, protocol, 0, 0]);
+            ip.extend_from_slice(&peer.octets());
+            ip.extend_from_slice(&local.octets());
+            let sum = checksum(&ip);
+            ip[10..12].copy_from_slice(&sum.to_be_bytes());
+            let mut frame = vec![0xff; 6];
+            frame.extend_from_slice(&[0x02, 0, 0, 0, 0x88, 0xb5]);
+            frame.extend_from_slice(&ETH_P_FOREIGN.to_be_bytes());
+            frame.extend_from_slice(&ip);
+            frame.extend_from_slice(&l4);
+            frame
+        })
+        .collect()
+}
+
+/// A packet socket: `protocol` 0 sends only; ETH_P_FOREIGN also receives
+/// every frame of that EtherType that arrives in the namespace.
+fn packet_socket(protocol: u16) -> anyhow::Result<UdpSocket> {
+    // SAFETY: socket() takes no pointers.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, i32::from(protocol.to_be())) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("failed to open a packet socket");
+    }
+    // SAFETY: fd is a socket just opened and owned by no one else.
+    Ok(UdpSocket::from(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }))
+}
+
+/// Reads every frame of EtherType ETH_P_FOREIGN waiting on the packet
+/// socket, waiting at most `grace` for the next one.
+fn drain_frames(socket: &UdpSocket, grace: Duration) -> anyhow::Result<u32> {
+    socket.set_read_timeout(Some(grace))?;
+    let mut buf = [0u8; 256];
+    let mut received = 0;
+    loop {
+        match socket.recv(&mut buf) {
+            Ok(n) => received += u32::from(n >= 14 && buf[12..14] == ETH_P_FOREIGN.to_be_bytes()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Ok(received),
+            Err(e) => return Err(e).context("failed to read frames from the packet socket"),
+        }
+    }
+}
+
+/// Sends the frames out of the namespace's only interface other than lo.
+fn send_foreign(frames: &[Vec<u8>]) -> anyhow::Result<()> {
+    let interfaces = nix::net::if_::if_nameindex().context("failed to list the interfaces")?;
+    let index = interfaces
+        .iter()
+        .find(|i| i.name().to_bytes() != b"lo")
+        .map(|i| i.index())
+        .context("no interface but lo in the peer's namespace")?;
+    let socket = packet_socket(0)?;
+    // SAFETY: sockaddr_ll is plain data; all zeroes is a valid value.
+    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    to.sll_family = libc::AF_PACKET as u16;
+    to.sll_protocol = ETH_P_FOREIGN.to_be();
+    to.sll_ifindex = index as i32;
+    to.sll_halen = 6;
+    to.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+    for frame in frames {
+        // SAFETY: the frame and the address are live for the call, with their sizes.
+        let rc = unsafe {
+            libc::sendto(
+                socket.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&raw const to).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error()).context("failed to send a frame that is not IPv4");
+        }
+    }
+    Ok(())
+}
+
 /// The message number `i` of the TCP exchange.
 fn message(i: u32) -> Vec<u8> {
     (0..40 + i % 50).map(|j| b'a' + ((i * 7 + j) % 26) as u8).collect()
@@ -185,18 +297,29 @@ fn peer_side(plan: &Plan) -> anyhow::Result<PeerRecord> {
     with_ip_options(&pinger)?;
     send_pings(&pinger, plan.local, PEER_ID, plan.pings)?;
 
-    let open_udp = || UdpSocket::bind(SocketAddrV4::new(plan.peer, 0)).context("failed to open a UDP socket");
-    let (plain, optioned) = (open_udp()?, open_udp()?);
+    let open_udp = |port| UdpSocket::bind(SocketAddrV4::new(plan.peer, port)).context("failed to open a UDP socket");
+    let (plain, optioned) = (open_udp(0)?, open_udp(0)?);
     with_ip_options(&optioned)?;
+    // Sends from the blocked port: a program that drops a datagram whose
+    // source port is the blocked one drops these too.
+    let from_blocked = open_udp(plan.ports[0].0)?;
     let most = plan.ports.iter().map(|(_, n)| *n).max().unwrap_or(0);
     for round in 0..most {
         for (i, (port, _)) in plan.ports.iter().enumerate().filter(|(_, (_, n))| *n > round) {
-            let udp = if (round as usize + i).is_multiple_of(2) { &plain } else { &optioned };
+            let udp = if i > 0 && round == 0 {
+                &from_blocked
+            } else if (round as usize + i).is_multiple_of(2) {
+                &plain
+            } else {
+                &optioned
+            };
             let payload = format!("datagram {round} to port {port}");
             udp.send_to(payload.as_bytes(), SocketAddrV4::new(plan.local, *port))
                 .with_context(|| format!("failed to send to UDP port {port}"))?;
         }
     }
+
+    send_foreign(&foreign_frames(plan.peer, plan.local, plan.ports[0].0))?;
 
     let (tcp_echoed, tcp_error) = match tcp_exchange(plan) {
         Ok(n) => (n, None),
@@ -256,17 +379,40 @@ fn tcp_echo(listener: TcpListener) -> anyhow::Result<()> {
 }
 
 /// Reads every datagram waiting on `socket`, waiting at most `grace` for
-/// the next one.
-fn drain(socket: &UdpSocket, grace: Duration) -> anyhow::Result<u32> {
+/// the next one; returns how many arrived, and how many of them came from
+/// the source port `from`.
+fn drain(socket: &UdpSocket, grace: Duration, from: u16) -> anyhow::Result<(u32, u32)> {
     socket.set_read_timeout(Some(grace))?;
     let mut buf = [0u8; 256];
-    let mut received = 0;
+    let (mut received, mut from_port) = (0, 0);
     loop {
-        match socket.recv(&mut buf) {
-            Ok(_) => received += 1,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Ok(received),
+        match socket.recv_from(&mut buf) {
+            Ok((_, source)) => {
+                received += 1;
+                from_port += u32::from(source.port() == from);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Ok((received, from_port));
+            }
             Err(e) => return Err(e).context("UDP receive failed"),
         }
+    }
+}
+
+/// Sends one datagram from here to `port` of the peer, where nothing
+/// listens: true when the peer's ICMP port unreachable came back (the
+/// connected socket then reports ECONNREFUSED).
+fn refused(plan: &Plan, port: u16) -> anyhow::Result<bool> {
+    let socket = UdpSocket::bind(SocketAddrV4::new(plan.local, 0)).context("failed to open a UDP socket")?;
+    socket.connect(SocketAddrV4::new(plan.peer, port)).context("failed to connect a UDP socket")?;
+    socket.set_read_timeout(Some(WAIT))?;
+    socket.send(b"is anyone there?").with_context(|| format!("failed to send to the peer's UDP port {port}"))?;
+    let mut buf = [0u8; 64];
+    match socket.recv(&mut buf) {
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => Ok(true),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(false),
+        Err(e) => Err(e).context("UDP receive failed"),
+        Ok(_) => bail!("an answer came from the peer's UDP port {port}, where nothing listens"),
     }
 }
 
@@ -282,6 +428,7 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
     let listener = TcpListener::bind(SocketAddrV4::new(plan.local, plan.tcp_port))
         .with_context(|| format!("failed to listen on TCP port {}", plan.tcp_port))?;
     let pinger = icmp_socket()?;
+    let foreign = packet_socket(ETH_P_FOREIGN)?;
 
     let (peer, server) = thread::scope(|scope| {
         let server = scope.spawn(move || tcp_echo(listener));
@@ -297,27 +444,46 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
 
     send_pings(&pinger, plan.peer, LOCAL_ID, plan.echoes)?;
     let echoes_answered = count_replies(&pinger, LOCAL_ID, plan.echoes, Instant::now() + 2 * WAIT)?;
+    // The peer's thread has ended and closed its sockets: no UDP port is
+    // open in its namespace.
+    let unreachable_port = plan.ports[0].0;
+    let unreachable = refused(plan, unreachable_port)?;
 
+    let foreign_received = drain_frames(&foreign, Duration::from_millis(300))?;
     let mut entries = Vec::new();
     let (mut blocked_received, mut open_lost) = (0, 0);
+    let blocked = plan.ports[0].0;
     for (i, (socket, (port, sent))) in udp.iter().zip(&plan.ports).enumerate() {
-        let received = drain(socket, Duration::from_millis(300))?;
+        let (received, from_blocked) = drain(socket, Duration::from_millis(300), blocked)?;
         if i == 0 {
             blocked_received = received;
         } else {
             open_lost += sent.saturating_sub(received);
         }
+        let from_sent = u32::from(i > 0 && *sent > 0);
         eprintln!(
-            "udp port {port:>5} ({}): sent {sent:>3}, received {received:>3}",
-            if i == 0 { "blocked" } else { "open" }
+            "udp port {port:>5} ({}): sent {sent:>3}, received {received:>3}{}",
+            if i == 0 { "blocked" } else { "open" },
+            if i > 0 {
+                format!(" (from port {blocked}: sent {from_sent}, received {from_blocked})")
+            } else {
+                String::new()
+            }
         );
-        entries
-            .push(format!("{{\"port\": {port}, \"blocked\": {}, \"sent\": {sent}, \"received\": {received}}}", i == 0));
+        entries.push(format!(
+            "{{\"port\": {port}, \"blocked\": {}, \"sent\": {sent}, \"received\": {received}, \"from_blocked\": {{\"sent\": {from_sent}, \"received\": {from_blocked}}}}}",
+            i == 0
+        ));
     }
     let tcp_error = peer.tcp_error.or(server_error);
     let tcp_ok = tcp_error.is_none() && peer.tcp_echoed == plan.messages;
+    eprintln!("frames that are not IPv4: sent {FOREIGN_FRAMES}, received {foreign_received}");
     eprintln!("pings from the peer: sent {}, answered {}", plan.pings, peer.pings_answered);
     eprintln!("pings to the peer:   sent {}, answered {}", plan.echoes, echoes_answered);
+    eprintln!(
+        "udp to the peer's closed port {unreachable_port}: {}",
+        if unreachable { "port unreachable came back" } else { "no port unreachable came back" }
+    );
     eprintln!(
         "tcp: {} of {} messages echoed{}",
         peer.tcp_echoed,
@@ -333,7 +499,9 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
             " \"echoes\": {{\"sent\": {}, \"answered\": {}, \"lost\": {}}},\n",
             " \"udp\": [{}],\n",
             " \"blocked_received\": {}, \"open_lost\": {},\n",
-            " \"tcp\": {{\"messages\": {}, \"echoed\": {}, \"ok\": {}}}}}"
+            " \"tcp\": {{\"messages\": {}, \"echoed\": {}, \"ok\": {}}},\n",
+            " \"unreachable\": {{\"port\": {}, \"refused\": {}}},\n",
+            " \"not_ipv4\": {{\"sent\": {}, \"received\": {}, \"lost\": {}}}}}"
         ),
         plan.pings,
         peer.pings_answered,
@@ -346,6 +514,11 @@ fn run(plan: &Plan) -> anyhow::Result<String> {
         plan.messages,
         peer.tcp_echoed,
         tcp_ok,
+        unreachable_port,
+        unreachable,
+        FOREIGN_FRAMES,
+        foreign_received,
+        FOREIGN_FRAMES.saturating_sub(foreign_received),
     ))
 }
 
