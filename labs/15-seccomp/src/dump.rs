@@ -106,18 +106,7 @@ fn run(deny: &str) -> Result<(), String> {
             println!("filter call abi={abi} name={} nr={nr} expect={expect} got={}", s.name, got(answer));
         }
     }
-    let field = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_string()))
-            .unwrap_or_else(|| "none".into())
-    };
-    println!(
-        "filter status pid={pid} seccomp={} filters={} no_new_privs={}",
-        field("Seccomp"),
-        field("Seccomp_filters"),
-        field("NoNewPrivs")
-    );
+    println!("filter status pid={pid} {}", lab15_seccomp::status_fields(&status));
     for (i, prog) in filters.iter().enumerate() {
         eprint!(
             "filter-dump: filter {i} of process {pid}, {} instructions:\n{}",

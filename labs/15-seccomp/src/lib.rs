@@ -24,6 +24,19 @@ pub const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
 /// holds for a call made with `int 0x80`.
 pub const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
 
+/// The seccomp fields of a `/proc/PID/status` text, as the probe and
+/// filter-dump both print them: `seccomp=2 filters=1 no_new_privs=1`
+/// (`none` for a field the kernel does not show).
+pub fn status_fields(status: &str) -> String {
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| "none".into())
+    };
+    format!("seccomp={} filters={} no_new_privs={}", field("Seccomp"), field("Seccomp_filters"), field("NoNewPrivs"))
+}
+
 /// `BPF_STMT(code, k)` of `<linux/filter.h>`: an instruction that does not jump.
 pub const fn stmt(code: u32, k: u32) -> sock_filter {
     sock_filter { code: code as u16, jt: 0, jf: 0, k }

@@ -274,18 +274,7 @@ fn run(deny: &str, dir: &str) -> Result<(), String> {
     }
 
     let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
-    let field = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')).map(|v| v.trim().to_string()))
-            .unwrap_or_else(|| "none".into())
-    };
-    println!(
-        "probe status pid={parent} seccomp={} filters={} no_new_privs={}",
-        field("Seccomp"),
-        field("Seccomp_filters"),
-        field("NoNewPrivs")
-    );
+    println!("probe status pid={parent} {}", lab15_seccomp::status_fields(&status));
     Ok(())
 }
 
